@@ -1,0 +1,11 @@
+import CloudBillKit
+import Hummingbird
+
+/// The `service` label value of this service.
+let serviceName = "billing-service"
+
+/// Builds the application as it runs; tests build it through here too.
+func buildApplication(configuration: ServiceConfiguration) -> some ApplicationProtocol {
+    let service = ServiceApplication(name: serviceName, configuration: configuration, databasePool: true)
+    return service.makeApplication()
+}

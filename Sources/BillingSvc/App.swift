@@ -1,0 +1,18 @@
+import ArgumentParser
+import CloudBillKit
+import Hummingbird
+
+@main
+struct BillingCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "BillingSvc",
+        abstract: "CloudBill Billing service: customers and invoices, on port 3002."
+    )
+
+    @OptionGroup var options: ServiceOptions
+
+    func run() async throws {
+        let app = buildApplication(configuration: try options.resolved(defaultPort: 3002))
+        try await app.runService()
+    }
+}

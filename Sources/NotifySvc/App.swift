@@ -1,0 +1,18 @@
+import ArgumentParser
+import CloudBillKit
+import Hummingbird
+
+@main
+struct NotifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "NotifySvc",
+        abstract: "CloudBill Notification service: email, SMS and webhooks, on port 3004."
+    )
+
+    @OptionGroup var options: ServiceOptions
+
+    func run() async throws {
+        let app = buildApplication(configuration: try options.resolved(defaultPort: 3004))
+        try await app.runService()
+    }
+}

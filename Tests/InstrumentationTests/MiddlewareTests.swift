@@ -1,0 +1,143 @@
+import CloudBillInstrumentation
+import CloudBillKit
+import CloudBillTestSupport
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+private let internalToken = "test-internal-token"
+
+/// A service with one templated route, built the way every CloudBill service is.
+private func makeService(tenantLimit: Int = 1000) -> ServiceApplication {
+    let service = ServiceApplication(
+        name: "middleware-test",
+        configuration: .init(port: 0, tenantLabelLimit: tenantLimit, internalToken: internalToken),
+        databasePool: false
+    )
+    service.router.get("/api/v1/invoices/{id}") { _, context in
+        ["id": try context.parameters.require("id")]
+    }
+    service.router.post("/api/v1/fail") { _, _ -> String in
+        throw APIError(.unprocessableContent, "amount must be positive")
+    }
+    return service
+}
+
+private func scrape(_ client: some TestClientProtocol) async throws -> Exposition {
+    try await client.execute(uri: "/metrics", method: .get) { response in
+        Exposition(String(buffer: response.body))
+    }
+}
+
+private func asTenant(_ tenant: String, token: String = internalToken) -> HTTPFields {
+    [InternalIdentity.tenantHeader: tenant, InternalIdentity.tokenHeader: token]
+}
+
+@Suite struct HTTPMetricsMiddlewareTests {
+    @Test func routeLabelIsTheTemplateNotTheRawPath() async throws {
+        try await makeService().makeApplication().test(.router) { client in
+            for id in ["inv_1", "inv_2", "inv_3"] {
+                try await client.execute(uri: "/api/v1/invoices/\(id)", method: .get) { #expect($0.status == .ok) }
+            }
+            let metrics = try await scrape(client)
+            let requests = metrics.samples.filter { $0.name == "http_requests_total" }
+            #expect(requests.map { $0["route"] } == ["/api/v1/invoices/{id}"])
+            #expect(requests.first?.value == 3)
+            #expect(!metrics.samples.contains { $0.labels.contains { $0.1.contains("inv_") } })
+            #expect(metrics.value("http_request_duration_seconds_count", ["route": "/api/v1/invoices/{id}"]) == 3)
+            #expect(metrics.value("http_response_size_bytes_count", ["route": "/api/v1/invoices/{id}"]) == 3)
+        }
+    }
+
+    @Test func unmatchedRequestsShareOneSeriesAndGetJSON404() async throws {
+        try await makeService().makeApplication().test(.router) { client in
+            for path in ["/nope", "/admin/../etc/passwd", "/\(UUID().uuidString)", "/api/v1/invoices"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .notFound)
+                    let body = try JSONDecoder().decode([String: String].self, from: Data(buffer: response.body))
+                    #expect(body["error"] == "not_found")
+                    #expect(body["request_id"]?.isEmpty == false)
+                }
+            }
+            let metrics = try await scrape(client)
+            let requests = metrics.samples.filter { $0.name == "http_requests_total" }
+            #expect(requests.count == 1)
+            #expect(requests.first?["route"] == "__unmatched__")
+            #expect(requests.first?["status"] == "404")
+            #expect(requests.first?.value == 4)
+        }
+    }
+
+    @Test func inventedMethodsAreRecordedAsOther() async throws {
+        try await makeService().makeApplication().test(.router) { client in
+            for method in ["PURGE", "XYZZY", "BREW"] {
+                try await client.execute(uri: "/nope", method: HTTPRequest.Method(method)!) { #expect($0.status == .notFound) }
+            }
+            let metrics = try await scrape(client)
+            #expect(metrics.samples.filter { $0.name == "http_requests_total" }.map { $0["method"] } == ["OTHER"])
+        }
+    }
+
+    @Test func tenantComesFromTheGatewayOnly() async throws {
+        try await makeService().makeApplication().test(.router) { client in
+            try await client.execute(uri: "/api/v1/invoices/1", method: .get, headers: asTenant("acme")) { _ in }
+            // A tenant header without the internal secret, or with a wrong one, is not believed.
+            try await client.execute(uri: "/api/v1/invoices/1", method: .get, headers: [InternalIdentity.tenantHeader: "mallory"]) { _ in }
+            try await client.execute(uri: "/api/v1/invoices/1", method: .get, headers: asTenant("mallory", token: "guess")) { _ in }
+            // A malformed tenant is not believed either, even with the secret.
+            try await client.execute(uri: "/api/v1/invoices/1", method: .get, headers: asTenant("Robert'); DROP TABLE")) { _ in }
+            let metrics = try await scrape(client)
+            let tenants = Set(metrics.samples.filter { $0.name == "http_requests_total" }.compactMap { $0["tenant_id"] })
+            #expect(tenants == ["acme", "anonymous"])
+            #expect(metrics.value("http_requests_total", ["tenant_id": "anonymous"]) == 3)
+        }
+    }
+
+    @Test func tenantsPastTheLimitAreFoldedIntoOther() async throws {
+        try await makeService(tenantLimit: 2).makeApplication().test(.router) { client in
+            for tenant in ["t1", "t2", "t3", "t4", "t5", "t1"] {
+                try await client.execute(uri: "/api/v1/invoices/1", method: .get, headers: asTenant(tenant)) { _ in }
+            }
+            let metrics = try await scrape(client)
+            let tenants = Set(metrics.samples.filter { $0.name == "http_requests_total" }.compactMap { $0["tenant_id"] })
+            #expect(tenants == ["t1", "t2", "__other__"])
+            #expect(metrics.value("http_requests_total", ["tenant_id": "__other__"]) == 3)
+            #expect(metrics.value("http_request_duration_seconds_count", ["tenant_id": "__other__"]) == 3)
+            #expect(metrics.value("cloudbill_metric_tenants_folded_total", ["family": "http_requests_total"]) == 3)
+            #expect(metrics.value("cloudbill_metric_tenants_folded_total", ["family": "http_request_duration_seconds"]) == 3)
+        }
+    }
+
+    @Test func errorsAreJSONWithTheirStatusAndCounted() async throws {
+        try await makeService().makeApplication().test(.router) { client in
+            try await client.execute(uri: "/api/v1/fail", method: .post, headers: [RequestIDMiddleware.header: "req-42"]) { response in
+                #expect(response.status == .unprocessableContent)
+                #expect(response.headers[RequestIDMiddleware.header] == "req-42")
+                let body = try JSONDecoder().decode([String: String].self, from: Data(buffer: response.body))
+                #expect(body == ["error": "unprocessable_entity", "message": "amount must be positive", "request_id": "req-42"])
+            }
+            let metrics = try await scrape(client)
+            #expect(metrics.value("http_requests_total", ["route": "/api/v1/fail", "status": "422"]) == 1)
+        }
+    }
+
+    @Test func scrapesAreNotCountedAsTraffic() async throws {
+        try await makeService().makeApplication().test(.router) { client in
+            _ = try await scrape(client)
+            let metrics = try await scrape(client)
+            #expect(metrics.samples.filter { $0.name == "http_requests_total" }.isEmpty)
+        }
+    }
+
+    @Test func requestAndResponseSizesAreMeasured() async throws {
+        try await makeService().makeApplication().test(.router) { client in
+            let body = ByteBuffer(string: String(repeating: "x", count: 500))
+            try await client.execute(uri: "/api/v1/fail", method: .post, body: body) { _ in }
+            let metrics = try await scrape(client)
+            #expect(metrics.value("http_request_size_bytes_sum", ["route": "/api/v1/fail"]) == 500)
+            let responseBytes = try #require(metrics.value("http_response_size_bytes_sum", ["route": "/api/v1/fail"]))
+            #expect(responseBytes > 50 && responseBytes < 200)
+        }
+    }
+}
