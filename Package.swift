@@ -58,6 +58,22 @@ let package = Package(
             path: "Sources/Instrumentation",
             swiftSettings: strictSettings
         ),
+        // PostgreSQL through libpq and Redis through hiredis, with their pool and cache
+        // metrics. The only module that imports the C clients.
+        .target(
+            name: "CloudBillStorage",
+            dependencies: [
+                "CLibPQ",
+                "CHiredis",
+                "CloudBillInstrumentation",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Migrations")],
+            swiftSettings: strictSettings
+        ),
         // Scaffolding shared by the five services: configuration, request context,
         // identity, errors, health and the metrics endpoint.
         .target(
@@ -92,6 +108,8 @@ let package = Package(
             dependencies: [
                 "CloudBillInstrumentation",
                 "CloudBillKit",
+                "CloudBillStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Benchmarks/CloudBillBench",
@@ -115,6 +133,17 @@ let package = Package(
                 "CloudBillKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: [
+                "CloudBillTestSupport",
+                "CloudBillStorage",
+                "CloudBillInstrumentation",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
