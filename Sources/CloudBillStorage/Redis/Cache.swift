@@ -1,0 +1,150 @@
+import CloudBillInstrumentation
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// A Redis cache that never fails a request: a read that cannot reach Redis is a miss, a
+/// write that cannot is skipped, and both are counted in `redis_errors_total`.
+///
+/// Commands run on a dedicated `NIOThreadPool`, one thread per connection, never on Swift's
+/// cooperative pool or an event loop. A broken connection reconnects on a later command, so
+/// hits come back by themselves when Redis does. Keys and values are binary-safe. As a
+/// `Service`, the cache closes its connections on shutdown.
+public final class Cache: Service, Sendable {
+    public let configuration: RedisConfiguration
+    private let metrics: CacheMetrics
+    private let threadPool: NIOThreadPool
+    /// Connections not in use; as many as threads, so a running command always finds one.
+    private let free: Mutex<[RedisConnection]>
+
+    public init(configuration: RedisConfiguration, metrics: CacheMetrics, logger: Logger = Logger(label: "cloudbill.redis")) {
+        self.configuration = configuration
+        self.metrics = metrics
+        threadPool = NIOThreadPool(numberOfThreads: configuration.connections)
+        threadPool.start()
+        free = Mutex((0..<configuration.connections).map { _ in RedisConnection(configuration: configuration, logger: logger) })
+    }
+
+    /// Waits for graceful shutdown, then closes the cache.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+
+    /// Stops the threads once running commands finish and closes the connections.
+    public func close() async {
+        try? await threadPool.shutdownGracefully()
+        free.withLock { $0.forEach { $0.close() } }
+    }
+
+    // MARK: Reads
+
+    /// The value at `key`, recorded as a `hit` or `miss`; nil also when Redis cannot be reached.
+    public func get(_ key: String, tenant: String?) async -> [UInt8]? {
+        let start = ContinuousClock.now
+        let value: [UInt8]?
+        switch try? await send([["GET", key].bytes]).first {
+        case .bulk(let bytes)?: value = bytes
+        case .null?: value = nil
+        default: return nil  // unreachable, or an error reply (counted in send)
+        }
+        metrics.record(value == nil ? .miss : .hit, tenant: tenant ?? "anonymous", seconds: (ContinuousClock.now - start).seconds)
+        return value
+    }
+
+    /// The value at `key` as UTF-8 text (invalid bytes repaired); see ``get(_:tenant:)``.
+    public func getString(_ key: String, tenant: String?) async -> String? {
+        await get(key, tenant: tenant).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Read-through: the cached value, or else `load`'s result, stored for `ttl`.
+    ///
+    /// `load` is the source of truth (PostgreSQL); its errors propagate, Redis's never do.
+    public func cached(_ key: String, ttl: Duration, tenant: String?, load: () async throws -> [UInt8]) async throws -> [UInt8] {
+        if let value = await get(key, tenant: tenant) { return value }
+        let value = try await load()
+        await set(key, value, ttl: ttl, tenant: tenant)
+        return value
+    }
+
+    // MARK: Writes
+
+    /// Stores `value` at `key` for `ttl` (`SET ... PX`), recorded as `set`.
+    /// - Returns: whether Redis stored it.
+    @discardableResult
+    public func set(_ key: String, _ value: [UInt8], ttl: Duration, tenant: String?) async -> Bool {
+        let start = ContinuousClock.now
+        let milliseconds = String(max(1, ttl.roundedUpMilliseconds))
+        guard case .status("OK")? = try? await send([[Array("SET".utf8), Array(key.utf8), value, Array("PX".utf8), Array(milliseconds.utf8)]]).first
+        else { return false }
+        metrics.record(.set, tenant: tenant ?? "anonymous", seconds: (ContinuousClock.now - start).seconds)
+        return true
+    }
+
+    @discardableResult
+    public func set(_ key: String, _ value: String, ttl: Duration, tenant: String?) async -> Bool {
+        await set(key, Array(value.utf8), ttl: ttl, tenant: tenant)
+    }
+
+    /// Removes `key`, recorded as `delete`.
+    /// - Returns: whether Redis answered (whether or not the key existed).
+    @discardableResult
+    public func delete(_ key: String, tenant: String?) async -> Bool {
+        let start = ContinuousClock.now
+        guard case .integer? = try? await send([["DEL", key].bytes]).first else { return false }
+        metrics.record(.delete, tenant: tenant ?? "anonymous", seconds: (ContinuousClock.now - start).seconds)
+        return true
+    }
+
+    /// Increments the counter at `key` and returns its new value; the first increment starts a
+    /// `window` after which the key expires (a fixed-window rate limit). Recorded as `set`.
+    ///
+    /// `INCR` and `PEXPIRE ... NX` (Redis 7) travel in one pipelined round trip. Unlike the other
+    /// methods this one throws, because no value stands in for an unknown count: a rate
+    /// limiter typically lets the request through when it catches ``CacheError``.
+    public func incrementWithExpiry(_ key: String, window: Duration, tenant: String?) async throws(CacheError) -> Int {
+        let start = ContinuousClock.now
+        let milliseconds = String(max(1, window.roundedUpMilliseconds))
+        let replies = try await send([["INCR", key].bytes, ["PEXPIRE", key, milliseconds, "NX"].bytes])
+        guard case .integer(let count) = replies[0] else {
+            if replies[0] == .error { throw .commandRejected }  // counted in send
+            metrics.countError(.protocol)
+            throw .protocolViolation
+        }
+        metrics.record(.set, tenant: tenant ?? "anonymous", seconds: (ContinuousClock.now - start).seconds)
+        return count
+    }
+
+    // MARK: Transport
+
+    /// Sends pipelined commands on a free connection; counts a failure and error replies.
+    private func send(_ commands: [[[UInt8]]]) async throws(CacheError) -> [RedisReply] {
+        let replies: [RedisReply]
+        do {
+            replies = try await threadPool.runIfActive { [self] () throws(CacheError) -> [RedisReply] in
+                guard let connection = free.withLock({ $0.popLast() }) else { throw .closed }
+                defer { free.withLock { $0.append(connection) } }
+                return try connection.pipeline(commands)
+            }
+        } catch {
+            let failure = error as? CacheError ?? .closed  // runIfActive: the cache was closed
+            metrics.countError(failure.errorType)
+            throw failure
+        }
+        if replies.contains(.error) { metrics.countError(.command) }
+        return replies
+    }
+}
+
+extension Array where Element == String {
+    fileprivate var bytes: [[UInt8]] { map { [UInt8]($0.utf8) } }
+}
+
+extension Cache {
+    /// Whether Redis answers `PING` now; for readiness checks, recorded in no operation count.
+    public func ping() async -> Bool {
+        guard case .status("PONG")? = try? await send([["PING"].bytes]).first else { return false }
+        return true
+    }
+}
