@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C clients, wrapped once each.
@@ -80,6 +82,9 @@ let package = Package(
             name: "CloudBillKit",
             dependencies: [
                 "CloudBillInstrumentation",
+                "CloudBillStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,6 +156,8 @@ let package = Package(
             name: "ServiceTests",
             dependencies: [
                 "CloudBillTestSupport",
+                "CloudBillStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "CloudBillKit",
                 "Gateway", "AuthSvc", "BillingSvc", "PaymentSvc", "NotifySvc",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

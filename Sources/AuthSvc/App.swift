@@ -12,7 +12,7 @@ struct AuthCommand: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
-        let app = buildApplication(configuration: try options.resolved(defaultPort: 3001))
+        let app = try buildApplication(configuration: try options.resolved(defaultPort: 3001))
         try await app.runService()
     }
 }

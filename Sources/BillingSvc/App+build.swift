@@ -5,7 +5,14 @@ import Hummingbird
 let serviceName = "billing-service"
 
 /// Builds the application as it runs; tests build it through here too.
-func buildApplication(configuration: ServiceConfiguration) -> some ApplicationProtocol {
-    let service = ServiceApplication(name: serviceName, configuration: configuration, databasePool: true)
+func buildApplication(configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
+    let service = try ServiceApplication(
+        name: serviceName, configuration: configuration, storage: .postgresAndRedis(migrations: BillingSchema.migrations)
+    )
+    BillingController(
+        repository: BillingRepository(database: service.requireDatabase, cache: service.requireCache),
+        metrics: service.metrics.business,
+        internalToken: configuration.internalToken
+    ).addRoutes(to: service.router)
     return service.makeApplication()
 }

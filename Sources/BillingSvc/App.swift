@@ -12,7 +12,7 @@ struct BillingCommand: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
-        let app = buildApplication(configuration: try options.resolved(defaultPort: 3002))
+        let app = try buildApplication(configuration: try options.resolved(defaultPort: 3002))
         try await app.runService()
     }
 }

@@ -1,3 +1,4 @@
+import CloudBillStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -26,9 +27,7 @@ public struct APIError: HTTPResponseError, Sendable {
     /// The JSON response for this error.
     public func render(requestID: String) -> Response {
         let body = ErrorBody(error: code, message: message, request_id: requestID)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(body)) ?? Data(#"{"error":"internal_error"}"#.utf8)
+        let data = (try? JSONResponse.encoder.encode(body)) ?? Data(#"{"error":"internal_error"}"#.utf8)
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -81,12 +80,43 @@ public struct ErrorResponseMiddleware: RouterMiddleware {
         } catch let error as HTTPError {
             return APIError(error.status, Self.message(for: error, request: request), headers: error.headers)
                 .render(requestID: context.requestID)
+        } catch let error as DatabaseError {
+            return Self.apiError(for: error, context: context).render(requestID: context.requestID)
+        } catch let error as DownstreamError {
+            return Self.apiError(for: error).render(requestID: context.requestID)
         } catch let error as any HTTPResponseError where error.status.code < 500 {
             return APIError(error.status, error.status.reasonPhrase).render(requestID: context.requestID)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             return APIError(.internalServerError, "The server failed to handle the request.")
                 .render(requestID: context.requestID)
+        }
+    }
+
+    /// What a client is told when PostgreSQL fails: never the server's text.
+    static func apiError(for error: DatabaseError, context: Context) -> APIError {
+        switch error {
+        case .connectionUnavailable, .poolClosed:
+            return APIError(.serviceUnavailable, code: "database_unavailable", "The database is unavailable; retry later.", headers: [.retryAfter: "1"])
+        case .acquireTimedOut:
+            return APIError(.serviceUnavailable, code: "database_busy", "The service is saturated; retry later.", headers: [.retryAfter: "1"])
+        case .statementTimedOut:
+            return APIError(.serviceUnavailable, code: "database_timeout", "The database did not answer in time; retry later.", headers: [.retryAfter: "1"])
+        case .constraintViolated:
+            return APIError(.conflict, "The request conflicts with data that already exists.")
+        case .queryFailed(let state):
+            context.logger.error("query failed", metadata: ["sqlstate": "\(state)"])
+            return APIError(.internalServerError, "The server failed to handle the request.")
+        }
+    }
+
+    /// What a client is told when a service the request depends on does not answer.
+    static func apiError(for error: DownstreamError) -> APIError {
+        switch error {
+        case .unavailable(let service):
+            APIError(.badGateway, "The \(service) is not reachable.")
+        case .timedOut(let service):
+            APIError(.gatewayTimeout, "The \(service) did not answer in time.")
         }
     }
 
@@ -97,5 +127,22 @@ public struct ErrorResponseMiddleware: RouterMiddleware {
         case .contentTooLarge: return "The request body is larger than the service accepts."
         default: return error.status.reasonPhrase
         }
+    }
+}
+
+/// JSON responses with a chosen status.
+public enum JSONResponse {
+    /// Sorted keys, unescaped slashes, ISO 8601 dates.
+    public static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    public static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }

@@ -1,4 +1,7 @@
 import CloudBillInstrumentation
+import CloudBillStorage
+import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -8,23 +11,66 @@ import ServiceLifecycle
 /// The parts every CloudBill service is made of, put together in one place so that the five
 /// services differ only in their own routes.
 public struct ServiceApplication {
+    /// What a service keeps its state in.
+    public enum Storage {
+        /// Nothing of its own.
+        case none
+        /// Redis only (the gateway's rate limits and token cache).
+        case redis
+        /// PostgreSQL with these schema migrations, and Redis.
+        case postgresAndRedis(migrations: [Migration])
+    }
+
     public let name: String
     public let configuration: ServiceConfiguration
     public let metrics: ServiceMetrics
     public let logger: Logger
     public let eventLoopGroup: any EventLoopGroup
     public let router: Router<CloudBillRequestContext>
+    /// The PostgreSQL pool, for services with a database.
+    public let database: ConnectionPool?
+    /// The Redis cache, for services that use one.
+    public let cache: Cache?
+    /// Calls to the other services.
+    public let client: ServiceClient
     /// Long-lived resources run by the application's service group around the server.
     public var services: [any Service]
+    let migrations: [Migration]
 
     /// - Parameters:
     ///   - name: the `service` label value, for example `auth-service`.
-    ///   - databasePool: whether the service owns a PostgreSQL pool.
-    public init(name: String, configuration: ServiceConfiguration, databasePool: Bool = true) {
+    public init(name: String, configuration: ServiceConfiguration, storage: Storage = .none) throws {
         var logger = Logger(label: name)
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-        let metrics = ServiceMetrics(service: name, tenantLimit: configuration.tenantLabelLimit, databasePool: databasePool)
+        let usesDatabase: Bool
+        let migrations: [Migration]
+        switch storage {
+        case .postgresAndRedis(let list): (usesDatabase, migrations) = (true, list)
+        case .none, .redis: (usesDatabase, migrations) = (false, [])
+        }
+        let metrics = ServiceMetrics(service: name, tenantLimit: configuration.tenantLabelLimit, databasePool: usesDatabase)
         let group = MultiThreadedEventLoopGroup.singleton
+
+        let database = usesDatabase
+            ? ConnectionPool(
+                configuration: .init(
+                    connectionString: configuration.databaseURL,
+                    maximumConnections: configuration.databasePoolSize,
+                    applicationName: name
+                ),
+                metrics: metrics.database,
+                logger: logger
+            )
+            : nil
+        let cache: Cache?
+        if case .none = storage {
+            cache = nil
+        } else {
+            let endpoint = try configuration.redisEndpoint
+            cache = Cache(configuration: .init(host: endpoint.host, port: endpoint.port), metrics: metrics.cache, logger: logger)
+        }
+        let client = ServiceClient(eventLoopGroup: group, internalToken: configuration.internalToken)
+
         let router = Router(context: CloudBillRequestContext.self)
         // Outermost first: the request id is known to everything below it, the metrics see
         // the final status of every response, errors become JSON before metrics see them,
@@ -37,6 +83,20 @@ public struct ServiceApplication {
         router.get("/health") { _, _ in
             HealthStatus(status: "ok", service: name)
         }
+        router.get("/ready") { _, _ in
+            var checks: [String: String] = [:]
+            if let database {
+                checks["postgres"] = (try? await database.query("ready", tenant: nil, "SELECT 1", timeout: .seconds(1))) != nil ? "ok" : "unavailable"
+            }
+            if let cache {
+                checks["redis"] = await cache.ping() ? "ok" : "unavailable"
+            }
+            let ready = checks.values.allSatisfy { $0 == "ok" }
+            return try JSONResponse.make(
+                ReadinessStatus(status: ready ? "ready" : "not_ready", service: name, checks: checks),
+                status: ready ? .ok : .serviceUnavailable
+            )
+        }
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok,
@@ -45,18 +105,40 @@ public struct ServiceApplication {
             )
         }
 
+        var services: [any Service] = [EventLoopLagMonitor(group: group, metrics: metrics), client]
+        if let database { services.append(database) }
+        if let cache { services.append(cache) }
+
         self.name = name
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
         self.eventLoopGroup = group
         self.router = router
-        self.services = [EventLoopLagMonitor(group: group, metrics: metrics)]
+        self.database = database
+        self.cache = cache
+        self.client = client
+        self.services = services
+        self.migrations = migrations
     }
 
-    /// The Hummingbird application serving the router on the configured address.
+    /// The pool, for routes of a service built with a database.
+    public var requireDatabase: ConnectionPool {
+        guard let database else { preconditionFailure("\(name) was built without a database") }
+        return database
+    }
+
+    /// The cache, for routes of a service built with Redis.
+    public var requireCache: Cache {
+        guard let cache else { preconditionFailure("\(name) was built without Redis") }
+        return cache
+    }
+
+    /// The Hummingbird application serving the router on the configured address. A service
+    /// with a database applies its migrations before it starts listening, retrying while
+    /// PostgreSQL is not reachable yet.
     public func makeApplication() -> some ApplicationProtocol {
-        Application(
+        var app = Application(
             router: router,
             configuration: .init(
                 address: .hostname(configuration.hostname, port: configuration.port),
@@ -66,6 +148,28 @@ public struct ServiceApplication {
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger
         )
+        if let database, !migrations.isEmpty {
+            let all = ((try? Migration.bundled()) ?? []) + migrations
+            let logger = self.logger
+            app.beforeServerStarts {
+                try await Self.migrate(database, all, logger: logger)
+            }
+        }
+        return app
+    }
+
+    static func migrate(_ database: ConnectionPool, _ migrations: [Migration], logger: Logger) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            do {
+                let applied = try await database.migrate(migrations)
+                if !applied.isEmpty { logger.info("Schema migrated", metadata: ["versions": "\(applied)"]) }
+                return
+            } catch DatabaseError.connectionUnavailable where ContinuousClock.now < deadline {
+                logger.warning("PostgreSQL is not reachable yet; retrying the migrations in 1 s")
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 }
 
@@ -73,4 +177,37 @@ public struct ServiceApplication {
 public struct HealthStatus: ResponseCodable {
     public let status: String
     public let service: String
+}
+
+/// The body of `GET /ready`: whether the service's dependencies answer.
+public struct ReadinessStatus: ResponseCodable {
+    public let status: String
+    public let service: String
+    public let checks: [String: String]
+}
+
+extension CloudBillRequestContext {
+    /// The tenant the gateway vouched for; 401 when the request did not come through it.
+    public func requireTenant() throws -> String {
+        let tenant = attribution.tenant
+        guard tenant != TenantLabelGuard.anonymousTenant else {
+            throw APIError(.unauthorized, "This endpoint is reached through the API gateway with a bearer token.")
+        }
+        return tenant
+    }
+}
+
+/// Checks the admin token of the admin API.
+public struct AdminAuthorization: Sendable {
+    public static let header = HTTPField.Name("X-Admin-Token")!
+    let token: String
+
+    public init(token: String) { self.token = token }
+
+    /// Throws 401 unless the request carries the admin token.
+    public func check(_ request: Request) throws {
+        guard let presented = request.headers[Self.header], InternalIdentity.secretsMatch(presented, token) else {
+            throw APIError(.unauthorized, "The admin API needs a valid X-Admin-Token header.")
+        }
+    }
 }

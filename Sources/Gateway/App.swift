@@ -12,7 +12,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
-        let app = buildApplication(configuration: try options.resolved(defaultPort: 8080))
+        let app = try buildApplication(configuration: try options.resolved(defaultPort: 8080))
         try await app.runService()
     }
 }

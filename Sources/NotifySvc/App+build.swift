@@ -5,7 +5,16 @@ import Hummingbird
 let serviceName = "notification-service"
 
 /// Builds the application as it runs; tests build it through here too.
-func buildApplication(configuration: ServiceConfiguration) -> some ApplicationProtocol {
-    let service = ServiceApplication(name: serviceName, configuration: configuration, databasePool: true)
+func buildApplication(configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
+    var service = try ServiceApplication(
+        name: serviceName, configuration: configuration, storage: .postgresAndRedis(migrations: NotificationSchema.migrations)
+    )
+    let repository = NotificationRepository(database: service.requireDatabase)
+    let webhooks = WebhookSender(eventLoopGroup: service.eventLoopGroup)
+    let queue = DeliveryQueue(repository: repository, webhooks: webhooks, metrics: service.metrics.business, logger: service.logger)
+    service.services += [webhooks, queue]
+    NotificationController(
+        repository: repository, queue: queue, client: service.client, cache: service.requireCache, configuration: configuration
+    ).addRoutes(to: service.router)
     return service.makeApplication()
 }

@@ -12,7 +12,7 @@ struct NotifyCommand: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
-        let app = buildApplication(configuration: try options.resolved(defaultPort: 3004))
+        let app = try buildApplication(configuration: try options.resolved(defaultPort: 3004))
         try await app.runService()
     }
 }

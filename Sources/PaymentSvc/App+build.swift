@@ -5,7 +5,16 @@ import Hummingbird
 let serviceName = "payment-service"
 
 /// Builds the application as it runs; tests build it through here too.
-func buildApplication(configuration: ServiceConfiguration) -> some ApplicationProtocol {
-    let service = ServiceApplication(name: serviceName, configuration: configuration, databasePool: true)
+func buildApplication(configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
+    let service = try ServiceApplication(
+        name: serviceName, configuration: configuration, storage: .postgresAndRedis(migrations: PaymentSchema.migrations)
+    )
+    PaymentController(
+        repository: PaymentRepository(database: service.requireDatabase),
+        processor: CardProcessor(),
+        client: service.client,
+        configuration: configuration,
+        metrics: service.metrics.business
+    ).addRoutes(to: service.router)
     return service.makeApplication()
 }

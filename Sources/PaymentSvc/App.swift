@@ -12,7 +12,7 @@ struct PaymentCommand: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
-        let app = buildApplication(configuration: try options.resolved(defaultPort: 3003))
+        let app = try buildApplication(configuration: try options.resolved(defaultPort: 3003))
         try await app.runService()
     }
 }

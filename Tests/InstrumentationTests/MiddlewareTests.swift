@@ -9,11 +9,11 @@ import Testing
 private let internalToken = "test-internal-token"
 
 /// A service with one templated route, built the way every CloudBill service is.
-private func makeService(tenantLimit: Int = 1000) -> ServiceApplication {
-    let service = ServiceApplication(
+private func makeService(tenantLimit: Int = 1000) throws -> ServiceApplication {
+    let service = try ServiceApplication(
         name: "middleware-test",
         configuration: .init(port: 0, tenantLabelLimit: tenantLimit, internalToken: internalToken),
-        databasePool: false
+        storage: .none
     )
     service.router.get("/api/v1/invoices/{id}") { _, context in
         ["id": try context.parameters.require("id")]

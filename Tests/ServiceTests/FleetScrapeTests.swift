@@ -32,15 +32,14 @@ enum FleetService: String, CaseIterable, CustomTestStringConvertible {
         }
     }
 
-    /// The application on an ephemeral loopback port.
-    func application() -> any ApplicationProtocol {
-        let configuration = ServiceConfiguration(port: 0)
+    /// The application on an ephemeral loopback port, against the test servers.
+    func application(_ configuration: ServiceConfiguration) throws -> any ApplicationProtocol {
         switch self {
-        case .gateway: return Gateway.buildApplication(configuration: configuration)
-        case .auth: return AuthSvc.buildApplication(configuration: configuration)
-        case .billing: return BillingSvc.buildApplication(configuration: configuration)
-        case .payment: return PaymentSvc.buildApplication(configuration: configuration)
-        case .notification: return NotifySvc.buildApplication(configuration: configuration)
+        case .gateway: return try Gateway.buildApplication(configuration: configuration)
+        case .auth: return try AuthSvc.buildApplication(configuration: configuration)
+        case .billing: return try BillingSvc.buildApplication(configuration: configuration)
+        case .payment: return try PaymentSvc.buildApplication(configuration: configuration)
+        case .notification: return try NotifySvc.buildApplication(configuration: configuration)
         }
     }
 }
@@ -53,7 +52,7 @@ func withLiveService<Value: Sendable>(
     func run<App: ApplicationProtocol>(_ app: App) async throws -> Value {
         try await app.test(.live) { client in try await body(client) }
     }
-    return try await run(service.application())
+    return try await run(service.application(try await TestEnvironment.configuration()))
 }
 
 func scrape(_ client: some TestClientProtocol) async throws -> (Exposition, String) {

@@ -1,0 +1,113 @@
+import CloudBillKit
+import CloudBillStorage
+import Foundation
+import Hummingbird
+import Synchronization
+
+/// Verifies bearer tokens with Auth, remembering each verdict for a few seconds so that a
+/// busy tenant costs Auth one call per token per interval.
+final class TokenVerifier: Sendable {
+    struct Grant: Sendable {
+        let tenant: String
+        let validUntil: ContinuousClock.Instant
+    }
+
+    let client: ServiceClient
+    let authURL: String
+    let memory: Duration
+    private let grants = Mutex<[String: Grant]>([:])
+    static let capacity = 10_000
+
+    init(client: ServiceClient, authURL: String, memory: Duration = .seconds(5)) {
+        self.client = client
+        self.authURL = authURL
+        self.memory = memory
+    }
+
+    struct Verification: Decodable {
+        let tenantID: String
+        let expiresIn: Int
+        enum CodingKeys: String, CodingKey {
+            case tenantID = "tenant_id"
+            case expiresIn = "expires_in"
+        }
+    }
+
+    /// The tenant of a live token; nil for a token Auth rejects.
+    func tenant(for token: String, requestID: String) async throws -> String? {
+        let key = Secrets.sha256Hex(token)
+        let now = ContinuousClock.now
+        if let grant = grants.withLock({ $0[key] }), grant.validUntil > now { return grant.tenant }
+        let response = try await client.sendJSON(
+            .post, authURL, "/internal/tokens/verify", service: "auth-service", tenant: nil, requestID: requestID,
+            json: ["token": token], timeout: .seconds(2)
+        )
+        switch response.status {
+        case .ok:
+            let verification = try response.decode(Verification.self)
+            guard InternalIdentity.isValidTenantID(verification.tenantID) else { return nil }
+            let validFor = min(memory, .seconds(max(0, verification.expiresIn)))
+            grants.withLock { grants in
+                if grants.count >= Self.capacity { grants.removeAll(keepingCapacity: true) }
+                grants[key] = Grant(tenant: verification.tenantID, validUntil: now + validFor)
+            }
+            return verification.tenantID
+        case .unauthorized:
+            return nil
+        default:
+            throw APIError(.badGateway, "The auth-service answered \(response.status.code) when verifying the token.")
+        }
+    }
+
+    func forget(_ token: String) {
+        let key = Secrets.sha256Hex(token)
+        _ = grants.withLock { $0.removeValue(forKey: key) }
+    }
+}
+
+/// Authenticates `Authorization: Bearer` on the public API, attributes the request to the
+/// token's tenant, and applies the tenant's rate limit.
+struct BearerAuthMiddleware: RouterMiddleware {
+    typealias Context = CloudBillRequestContext
+    let verifier: TokenVerifier
+    let limiter: RateLimiter
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token = Self.bearerToken(request) else {
+            throw APIError(.unauthorized, "Send an access token as Authorization: Bearer <token>.", headers: [.wwwAuthenticate: "Bearer"])
+        }
+        guard let tenant = try await verifier.tenant(for: token, requestID: context.requestID) else {
+            throw APIError(.unauthorized, code: "invalid_token", "The access token is not valid or has expired.", headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
+        }
+        context.attribution.tenant = tenant
+        if let retryAfter = await limiter.retryAfter(tenant: tenant) {
+            throw APIError(.tooManyRequests, "The tenant's rate limit is exceeded; retry after \(retryAfter) s.", headers: [.retryAfter: "\(retryAfter)"])
+        }
+        return try await next(request, context)
+    }
+
+    static func bearerToken(_ request: Request) -> String? {
+        guard let value = request.headers[.authorization] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty || token.utf8.count > 512 ? nil : token
+    }
+}
+
+/// A fixed-window rate limit per tenant, counted in Redis so that it holds across gateway
+/// processes. When Redis cannot answer, requests pass: an outage of the cache must not
+/// become an outage of the API.
+struct RateLimiter: Sendable {
+    let cache: Cache
+    let requestsPerSecond: Int
+
+    /// Seconds to wait when the tenant is over its limit; nil when the request may go on.
+    func retryAfter(tenant: String) async -> Int? {
+        let second = Int(Date().timeIntervalSince1970)
+        guard let count = try? await cache.incrementWithExpiry("ratelimit:\(tenant):\(second)", window: .seconds(2), tenant: tenant) else {
+            return nil
+        }
+        return count > requestsPerSecond ? 1 : nil
+    }
+}

@@ -1,0 +1,189 @@
+import CloudBillInstrumentation
+import CloudBillKit
+import CloudBillStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Payment's routes: charging open invoices, at most once per idempotency key.
+struct PaymentController {
+    let repository: PaymentRepository
+    let processor: CardProcessor
+    let client: ServiceClient
+    let configuration: ServiceConfiguration
+    let metrics: BusinessMetrics
+
+    static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
+
+    func addRoutes(to router: Router<CloudBillRequestContext>) {
+        router.post("/api/v1/payments", use: createPayment)
+        router.get("/api/v1/payments/{id}", use: payment)
+    }
+
+    struct CreatePayment: Decodable {
+        let invoiceID: String
+        let paymentMethod: String
+        enum CodingKeys: String, CodingKey {
+            case invoiceID = "invoice_id"
+            case paymentMethod = "payment_method"
+        }
+    }
+
+    /// The part of Billing's invoice a charge needs.
+    struct InvoiceSummary: Decodable {
+        let status: String
+        let totalCents: Int64
+        let currency: String
+        enum CodingKeys: String, CodingKey {
+            case status, currency
+            case totalCents = "total_cents"
+        }
+    }
+
+    @Sendable func createPayment(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
+        let tenant = try context.requireTenant()
+        guard let key = request.headers[Self.idempotencyHeader], (1...255).contains(key.utf8.count),
+              key.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F })
+        else {
+            throw APIError(.badRequest, code: "idempotency_key_required", "Send an Idempotency-Key header of 1 to 255 visible ASCII characters.")
+        }
+        let input = try await request.decodeJSON(as: CreatePayment.self, context: context)
+        let invoiceID = try Validate.uuid(input.invoiceID, field: "invoice_id")
+        guard CardProcessor.methods[input.paymentMethod] != nil else {
+            throw APIError(.unprocessableContent, "Field 'payment_method' must be one of \(CardProcessor.methods.keys.sorted().joined(separator: ", ")).")
+        }
+        let fingerprint = Secrets.sha256Hex(invoiceID.uuidString.lowercased(), "|", input.paymentMethod)
+
+        switch try await repository.claim(tenant: tenant, key: key, fingerprint: fingerprint, invoiceID: invoiceID, method: input.paymentMethod) {
+        case .claimed(let id):
+            let payment = try await process(id: id, tenant: tenant, invoiceID: invoiceID, method: input.paymentMethod, context: context)
+            return try JSONResponse.make(payment, status: .created)
+        case .replay(let payment):
+            return try JSONResponse.make(try await completed(payment, tenant: tenant), status: .created, headers: [.init("Idempotent-Replayed")!: "true"])
+        case .keyReused:
+            throw APIError(.conflict, code: "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
+        case .invoiceBusy:
+            throw APIError(.conflict, code: "invoice_not_payable", "The invoice is paid or a payment of it is in progress.")
+        }
+    }
+
+    /// Charges the invoice for a claimed payment and records the outcome.
+    private func process(id: UUID, tenant: String, invoiceID: UUID, method: String, context: CloudBillRequestContext) async throws -> Payment {
+        let invoice: InvoiceSummary
+        do {
+            invoice = try await fetchInvoice(invoiceID, tenant: tenant, context: context)
+        } catch {
+            try? await repository.release(tenant: tenant, id: id)
+            throw error
+        }
+        metrics.paymentAttempted(tenant: tenant)
+        let outcome = try await processor.charge(amountCents: invoice.totalCents, currency: invoice.currency, method: method)
+        switch outcome {
+        case .approved:
+            let payment = try await repository.complete(
+                tenant: tenant, id: id, status: "succeeded", amountCents: invoice.totalCents, currency: invoice.currency, failureReason: nil
+            )
+            metrics.paymentSucceeded(tenant: tenant)
+            await markInvoicePaid(invoiceID, tenant: tenant, context: context)
+            await requestReceipt(payment, tenant: tenant, context: context)
+            return payment
+        case .declined(let reason):
+            let payment = try await repository.complete(
+                tenant: tenant, id: id, status: "failed", amountCents: invoice.totalCents, currency: invoice.currency, failureReason: reason
+            )
+            metrics.paymentFailed(tenant: tenant, reason: reason)
+            return payment
+        }
+    }
+
+    private func fetchInvoice(_ id: UUID, tenant: String, context: CloudBillRequestContext) async throws -> InvoiceSummary {
+        let response = try await client.send(
+            .get, configuration.billingURL, "/api/v1/invoices/\(id.uuidString.lowercased())",
+            service: "billing-service", tenant: tenant, requestID: context.requestID
+        )
+        switch response.status {
+        case .ok:
+            let invoice = try response.decode(InvoiceSummary.self)
+            guard invoice.status == "open" else {
+                throw APIError(.conflict, code: "invoice_not_open", "The invoice is \(invoice.status), not open.")
+            }
+            return invoice
+        case .notFound:
+            throw APIError(.notFound, "No invoice with id '\(id.uuidString.lowercased())'.")
+        default:
+            throw APIError(.badGateway, "The billing-service answered \(response.status.code) for the invoice.")
+        }
+    }
+
+    /// Tells Billing the invoice is paid. The charge stands whatever Billing answers; a
+    /// failure is logged for reconciliation.
+    private func markInvoicePaid(_ id: UUID, tenant: String, context: CloudBillRequestContext) async {
+        do {
+            let response = try await client.send(
+                .post, configuration.billingURL, "/internal/invoices/\(id.uuidString.lowercased())/mark-paid",
+                service: "billing-service", tenant: tenant, requestID: context.requestID
+            )
+            if response.status != .ok {
+                context.logger.error("invoice not marked paid", metadata: ["invoice": "\(id)", "status": "\(response.status.code)"])
+            }
+        } catch {
+            context.logger.error("invoice not marked paid", metadata: ["invoice": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    struct ReceiptRequest: Encodable {
+        let paymentID: UUID
+        let invoiceID: UUID
+        let amountCents: Int64?
+        let currency: String?
+        enum CodingKeys: String, CodingKey {
+            case paymentID = "payment_id"
+            case invoiceID = "invoice_id"
+            case amountCents = "amount_cents"
+            case currency
+        }
+    }
+
+    /// Asks Notification for a receipt; a receipt that cannot be queued does not undo the payment.
+    private func requestReceipt(_ payment: Payment, tenant: String, context: CloudBillRequestContext) async {
+        let receipt = ReceiptRequest(paymentID: payment.id, invoiceID: payment.invoiceID, amountCents: payment.amountCents, currency: payment.currency)
+        do {
+            let response = try await client.sendJSON(
+                .post, configuration.notificationURL, "/internal/receipts", service: "notification-service",
+                tenant: tenant, requestID: context.requestID, json: receipt, timeout: .seconds(2)
+            )
+            if response.status.kind != .successful {
+                context.logger.warning("receipt not queued", metadata: ["payment": "\(payment.id)", "status": "\(response.status.code)"])
+            }
+        } catch {
+            context.logger.warning("receipt not queued", metadata: ["payment": "\(payment.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Waits for a replayed payment that is still processing to finish.
+    private func completed(_ payment: Payment, tenant: String) async throws -> Payment {
+        var current = payment
+        let deadline = ContinuousClock.now + .seconds(15)
+        while current.status == "processing" {
+            guard ContinuousClock.now < deadline else {
+                throw APIError(.conflict, code: "payment_in_progress", "A payment with this Idempotency-Key is still processing; retry later.")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            guard let latest = try await repository.payment(tenant: tenant, id: payment.id) else {
+                throw APIError(.conflict, code: "payment_in_progress", "The earlier payment with this Idempotency-Key did not start; retry.")
+            }
+            current = latest
+        }
+        return current
+    }
+
+    @Sendable func payment(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
+        let tenant = try context.requireTenant()
+        let id = try Validate.uuid(try context.parameters.require("id"), field: "payment", inPath: true)
+        guard let payment = try await repository.payment(tenant: tenant, id: id) else {
+            throw APIError(.notFound, "No payment with id '\(id.uuidString.lowercased())'.")
+        }
+        return try JSONResponse.make(payment)
+    }
+}
