@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_SCRATCH ?= .build-release
 
-.PHONY: help deps build release test test-swift test-monitoring demo up down status bench clean
+.PHONY: help deps build release test test-swift test-monitoring test-stack demo up down status bench clean
 
 help:
 	@echo "make demo     start the whole fleet natively and drive traffic; prints the URLs"
@@ -20,7 +20,7 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
 
-test: deps test-swift test-monitoring
+test: deps test-swift test-monitoring test-stack
 
 test-swift:
 	$(SWIFT) build --build-tests
@@ -29,10 +29,15 @@ test-swift:
 test-monitoring:
 	scripts/check-monitoring
 
+# The stack test runs the debug binaries test-swift built, so `make test` builds once.
+test-stack:
+	CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-stack
+
 up: deps
 	scripts/stack up
 
 down:
+	scripts/demo-traffic stop
 	scripts/stack down
 
 status:
@@ -41,6 +46,13 @@ status:
 demo: deps
 	scripts/stack up
 	scripts/demo-traffic start
+	@echo
+	@echo "CloudBill is running. Look at:"
+	@echo "  Prometheus    http://localhost:9090  (targets: /targets, alerts: /alerts)"
+	@echo "  Alertmanager  http://localhost:9093"
+	@echo "  Grafana       http://localhost:3000  (admin/admin; only when grafana-server is installed: scripts/stack status)"
+	@echo "  Gateway       http://localhost:8080/metrics, services on 3001-3004 /metrics"
+	@echo "Stop everything with: make down"
 
 bench: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH) --product cloudbill-bench

@@ -78,7 +78,7 @@ func waitUntil(timeout: Duration, _ what: String, _ condition: () -> Bool) async
 /// `posix_spawn` rather than Foundation's `Process`: on Linux, `Process` learns of its child's
 /// exit through a descriptor the child inherits, so a command that leaves a daemon behind
 /// (`pg_ctl start`) would never be seen to finish.
-func spawn(_ arguments: [String], log: URL) throws -> pid_t {
+public func spawn(_ arguments: [String], log: URL) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -104,7 +104,7 @@ func spawn(_ arguments: [String], log: URL) throws -> pid_t {
 }
 
 /// Waits on a thread of its own until `pid` exits; returns its exit status.
-func exitStatus(of pid: pid_t) async -> Int32 {
+public func exitStatus(of pid: pid_t) async -> Int32 {
     await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
         Thread.detachNewThread {
             var status: Int32 = 0

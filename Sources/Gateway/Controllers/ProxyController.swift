@@ -26,12 +26,12 @@ struct ProxyController {
     static let forwardedResponseHeaders: [HTTPField.Name] = [.contentType, .retryAfter, .wwwAuthenticate, HTTPField.Name("Idempotent-Replayed")!]
 
     func addRoutes(to router: Router<CloudBillRequestContext>) {
+        // These two answer with the tenant they concern, to which their metrics are attributed.
         router.post("/admin/tenants") { request, context in
-            try await forward(request, context, to: auth)
+            try await forward(request, context, to: auth, attributingTenantFromAnswer: true)
         }
         router.post("/api/v1/auth/token") { request, context in
-            let response = try await forward(request, context, to: auth, path: "/internal/tokens")
-            return response
+            try await forward(request, context, to: auth, path: "/internal/tokens", attributingTenantFromAnswer: true)
         }
         let api = router.group("/api/v1").add(middleware: BearerAuthMiddleware(verifier: verifier, limiter: limiter))
         api.post("/auth/revoke") { request, context in
@@ -53,7 +53,13 @@ struct ProxyController {
     }
 
     /// Sends the request on to `upstream` (at `path`, or the same path) and relays its answer.
-    func forward(_ request: Request, _ context: CloudBillRequestContext, to upstream: Upstream, path: String? = nil) async throws -> Response {
+    func forward(
+        _ request: Request,
+        _ context: CloudBillRequestContext,
+        to upstream: Upstream,
+        path: String? = nil,
+        attributingTenantFromAnswer: Bool = false
+    ) async throws -> Response {
         var request = request
         var body: ByteBuffer?
         if request.method == .post || request.method == .put || request.method == .patch {
@@ -74,10 +80,20 @@ struct ProxyController {
             request.method, upstream.baseURL, target, service: upstream.name, tenant: tenant,
             requestID: context.requestID, headers: headers, body: body, timeout: upstream.timeout
         )
+        if attributingTenantFromAnswer, answer.status.kind == .successful,
+           let tenant = try? answer.decode(TenantAnswer.self).tenantID, InternalIdentity.isValidTenantID(tenant) {
+            context.attribution.tenant = tenant
+        }
         var responseHeaders = HTTPFields()
         for name in Self.forwardedResponseHeaders {
             if let value = answer.headers[name] { responseHeaders[name] = value }
         }
         return Response(status: answer.status, headers: responseHeaders, body: .init(byteBuffer: answer.body))
     }
+}
+
+/// The `tenant_id` of an answer from Auth.
+private struct TenantAnswer: Decodable {
+    let tenantID: String
+    enum CodingKeys: String, CodingKey { case tenantID = "tenant_id" }
 }
