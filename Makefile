@@ -54,9 +54,12 @@ demo: deps
 	@echo "  Gateway       http://localhost:8080/metrics, services on 3001-3004 /metrics"
 	@echo "Stop everything with: make down"
 
+# Storage figures are taken against the native stack's PostgreSQL and Redis.
 bench: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH) --product cloudbill-bench
 	$(RELEASE_SCRATCH)/release/cloudbill-bench instrumentation
+	scripts/stack up
+	$(RELEASE_SCRATCH)/release/cloudbill-bench storage
 
 clean:
 	rm -rf .build $(RELEASE_SCRATCH)

@@ -5,8 +5,33 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudbill-bench",
         abstract: "Measures CloudBill's hot paths and prints the figures.",
-        subcommands: [InstrumentationBenchmark.self]
+        subcommands: [InstrumentationBenchmark.self, StorageBenchmark.self]
     )
+}
+
+/// The pool and the cache next to pgbench and redis-benchmark on the same servers.
+struct StorageBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storage",
+        abstract: "SELECT 1 through the pool vs pgbench -S-like load; cache GET vs redis-benchmark."
+    )
+
+    @Option(help: "libpq connection string of the PostgreSQL to measure against.")
+    var postgres = "host=127.0.0.1 port=5432 dbname=cloudbill user=cloudbill password=cloudbill"
+
+    @Option(help: "Redis host.")
+    var redisHost = "127.0.0.1"
+
+    @Option(help: "Redis port.")
+    var redisPort = 6379
+
+    @Option(help: "Seconds per measured run.")
+    var seconds = 5
+
+    func run() async throws {
+        try await runPoolBenchmark(connectionString: postgres, poolSizes: [4, 16], duration: .seconds(seconds))
+        try await runRedisBenchmark(host: redisHost, port: redisPort, clients: 16, duration: .seconds(seconds))
+    }
 }
 
 /// Median of measured values.
