@@ -33,13 +33,16 @@ public struct ServiceApplication {
     public let cache: Cache?
     /// Calls to the other services.
     public let client: ServiceClient
+    /// The faults injected through `/admin/faults`, for the code where a domain fault acts.
+    public let faults: FaultInjector
     /// Long-lived resources run by the application's service group around the server.
     public var services: [any Service]
     let migrations: [Migration]
 
     /// - Parameters:
     ///   - name: the `service` label value, for example `auth-service`.
-    public init(name: String, configuration: ServiceConfiguration, storage: Storage = .none) throws {
+    ///   - domainFaults: the faults of ``FaultKind/domainFaults`` this service's own code acts out.
+    public init(name: String, configuration: ServiceConfiguration, storage: Storage = .none, domainFaults: Set<FaultKind> = []) throws {
         var logger = Logger(label: name)
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
         let usesDatabase: Bool
@@ -70,15 +73,28 @@ public struct ServiceApplication {
             cache = Cache(configuration: .init(host: endpoint.host, port: endpoint.port), metrics: metrics.cache, logger: logger)
         }
         let client = ServiceClient(eventLoopGroup: group, internalToken: configuration.internalToken)
+        let faults = FaultInjector(
+            metrics: metrics, database: database, cache: cache,
+            capabilities: FaultCapabilities(
+                service: name, hasDatabase: database != nil, hasCache: cache != nil,
+                maximumConnections: configuration.databasePoolSize,
+                ballastLimitMegabytes: try FaultInjector.ballastLimitMegabytes(environment: ProcessInfo.processInfo.environment),
+                domainFaults: domainFaults.intersection(FaultKind.domainFaults)
+            ),
+            logger: logger
+        )
 
         let router = Router(context: CloudBillRequestContext.self)
         // Outermost first: the request id is known to everything below it, the metrics see
         // the final status of every response, errors become JSON before metrics see them,
-        // and identity is settled before any handler runs.
+        // identity is settled before any handler runs, and injected faults act last, on a
+        // request whose route and tenant are known (never on /admin/faults or the probes).
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorResponseMiddleware())
         router.add(middleware: InternalIdentityMiddleware(internalToken: configuration.internalToken))
+        router.add(middleware: FaultMiddleware(injector: faults))
+        FaultAdminController(injector: faults, admin: AdminAuthorization(token: configuration.adminToken)).addRoutes(to: router)
 
         router.get("/health") { _, _ in
             HealthStatus(status: "ok", service: name)
@@ -105,7 +121,7 @@ public struct ServiceApplication {
             )
         }
 
-        var services: [any Service] = [EventLoopLagMonitor(group: group, metrics: metrics), client]
+        var services: [any Service] = [EventLoopLagMonitor(group: group, metrics: metrics), client, faults]
         if let database { services.append(database) }
         if let cache { services.append(cache) }
 
@@ -118,6 +134,7 @@ public struct ServiceApplication {
         self.database = database
         self.cache = cache
         self.client = client
+        self.faults = faults
         self.services = services
         self.migrations = migrations
     }
@@ -138,6 +155,7 @@ public struct ServiceApplication {
     /// with a database applies its migrations before it starts listening, retrying while
     /// PostgreSQL is not reachable yet.
     public func makeApplication() -> some ApplicationProtocol {
+        faults.registerRoutes(Set(router.routes.map { $0.path.description }.filter { !FaultMiddleware.isExempt($0) }))
         var app = Application(
             router: router,
             configuration: .init(
@@ -209,5 +227,18 @@ public struct AdminAuthorization: Sendable {
         guard let presented = request.headers[Self.header], InternalIdentity.secretsMatch(presented, token) else {
             throw APIError(.unauthorized, "The admin API needs a valid X-Admin-Token header.")
         }
+    }
+}
+
+extension ApplicationProtocol {
+    /// Runs the application until SIGTERM or SIGINT, then shuts down gracefully: the server
+    /// stops accepting, answers what it holds, and the pools close. A client that keeps a
+    /// connection busy cannot hold the process past `gracePeriod`; then the rest is cancelled.
+    public func runUntilTerminated(gracePeriod: Duration = .seconds(10)) async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        )
+        configuration.maximumGracefulShutdownDuration = gracePeriod
+        try await ServiceGroup(configuration: configuration).run()
     }
 }

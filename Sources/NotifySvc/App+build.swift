@@ -7,11 +7,14 @@ let serviceName = "notification-service"
 /// Builds the application as it runs; tests build it through here too.
 func buildApplication(configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     var service = try ServiceApplication(
-        name: serviceName, configuration: configuration, storage: .postgresAndRedis(migrations: NotificationSchema.migrations)
+        name: serviceName, configuration: configuration, storage: .postgresAndRedis(migrations: NotificationSchema.migrations),
+        domainFaults: [.notificationFailures]
     )
     let repository = NotificationRepository(database: service.requireDatabase)
     let webhooks = WebhookSender(eventLoopGroup: service.eventLoopGroup)
-    let queue = DeliveryQueue(repository: repository, webhooks: webhooks, metrics: service.metrics.business, logger: service.logger)
+    let queue = DeliveryQueue(
+        repository: repository, webhooks: webhooks, metrics: service.metrics.business, faults: service.faults, logger: service.logger
+    )
     service.services += [webhooks, queue]
     NotificationController(
         repository: repository, queue: queue, client: service.client, cache: service.requireCache, configuration: configuration

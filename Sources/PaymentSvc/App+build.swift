@@ -7,11 +7,12 @@ let serviceName = "payment-service"
 /// Builds the application as it runs; tests build it through here too.
 func buildApplication(configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let service = try ServiceApplication(
-        name: serviceName, configuration: configuration, storage: .postgresAndRedis(migrations: PaymentSchema.migrations)
+        name: serviceName, configuration: configuration, storage: .postgresAndRedis(migrations: PaymentSchema.migrations),
+        domainFaults: [.paymentDeclines, .processorErrors]
     )
     PaymentController(
         repository: PaymentRepository(database: service.requireDatabase),
-        processor: CardProcessor(),
+        processor: CardProcessor(faults: service.faults),
         client: service.client,
         configuration: configuration,
         metrics: service.metrics.business

@@ -8,6 +8,7 @@ import Hummingbird
 struct BillingController {
     let repository: BillingRepository
     let metrics: BusinessMetrics
+    let faults: FaultInjector
     let internalToken: String
 
     static let currencies: Set<String> = ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK"]
@@ -105,6 +106,11 @@ struct BillingController {
         }
         // Tax rounds half up, in integer cents.
         let tax = (subtotal * Int64(taxRate) + 5000) / 10000
+        if faults.shouldInject(.invoiceFailures) {
+            // Injected fault: generation fails before anything is stored, as a failing step would.
+            metrics.invoiceFailed(tenant: tenant, reason: "generation_error")
+            throw APIError(.internalServerError, code: "invoice_generation_failed", "The invoice could not be generated; retry later.")
+        }
         let invoice: Invoice?
         do {
             invoice = try await repository.createInvoice(

@@ -20,6 +20,8 @@ public final class ConnectionPool: Service, Sendable {
     private let threadPool: NIOThreadPool
     private let state: Mutex<State>
     private let defaultTimeoutMilliseconds: Int64
+    /// An injected slowdown (fault `db_slow`), nil when none.
+    private let queryDelay = Mutex<QueryDelay?>(nil)
 
     public init(configuration: PostgresConfiguration, metrics: DatabaseMetrics, logger: Logger = Logger(label: "cloudbill.postgres")) {
         self.configuration = configuration
@@ -137,8 +139,9 @@ public final class ConnectionPool: Service, Sendable {
         _ sql: String, _ parameters: [(any PostgresEncodable)?], timeoutMilliseconds: Int64?
     ) async throws -> QueryResult {
         let texts = parameters.map { $0?.postgresText }
+        let sleep = queryDelay.withLock { $0 }.flatMap { $0.rate > Double.random(in: 0..<1) ? $0.milliseconds : nil }
         return try await measure(operation, tenant: tenant) { () throws(DatabaseError) in
-            try connection.execute(sql, texts, statementTimeout: timeoutMilliseconds)
+            try connection.execute(sql, texts, statementTimeout: timeoutMilliseconds, sleepingFirst: sleep)
         }
     }
 
@@ -159,6 +162,47 @@ public final class ConnectionPool: Service, Sendable {
             metrics.countError(failure.errorType, tenant: tenant)
             throw failure
         }
+    }
+
+    // MARK: Injected faults
+
+    /// A slowdown PostgreSQL itself performs: `SELECT pg_sleep` before a share of statements.
+    public struct QueryDelay: Sendable, Equatable {
+        public var milliseconds: Int
+        /// The share of statements delayed, in [0, 1].
+        public var rate: Double
+
+        public init(milliseconds: Int, rate: Double) {
+            self.milliseconds = milliseconds
+            self.rate = rate
+        }
+    }
+
+    /// Makes PostgreSQL sleep before a share of the parameterised statements, in the same
+    /// session and inside their `statement_timeout`; nil stops it.
+    ///
+    /// The sleep holds the connection and counts in the statement's `db_query_duration_seconds`;
+    /// it shows in `pg_stat_activity` as `SELECT pg_sleep(...) /* cloudbill fault: db_slow */`.
+    public func injectQueryDelay(_ delay: QueryDelay?) {
+        queryDelay.withLock { $0 = delay }
+    }
+
+    /// Caps the connections the pool may hold below the configured maximum; nil lifts the cap.
+    ///
+    /// Idle connections above the cap close at once and lent ones close when they come back,
+    /// so the pool gauges show the smaller pool; callers beyond it queue as they would at the
+    /// configured maximum, and may time out.
+    public func limitConnections(to limit: Int?) {
+        let (surplus, waiting) = state.withLock { state -> ([PostgresConnection], Int) in
+            state.limit = limit.map { min(max(1, $0), state.maximum) }
+            var surplus: [PostgresConnection] = []
+            while state.isOverCapacity, let connection = state.idle.popLast() { surplus.append(connection) }
+            state.publish(to: metrics.pool)
+            return (surplus, state.waiters.count)
+        }
+        surplus.forEach { $0.close() }
+        // A raised cap: open for the callers already queued, as far as it allows.
+        for _ in 0..<waiting { openForWaiters() }
     }
 
     // MARK: Leasing
@@ -209,21 +253,23 @@ public final class ConnectionPool: Service, Sendable {
     /// is broken or mid-transaction, closed and replaced for the queue.
     func release(_ connection: PostgresConnection) {
         let isReusable = connection.isReusable
-        let handOff = state.withLock { state -> Waiter? in
-            if isReusable, !state.isClosed, let waiter = state.waiters.popFirst() {
+        let (handOff, isKept) = state.withLock { state -> (Waiter?, Bool) in
+            // Over capacity only while a lowered cap (fault `db_pool_limit`) is taking effect.
+            let isKept = isReusable && !state.isClosed && !state.isOverCapacity
+            if isKept, let waiter = state.waiters.popFirst() {
                 state.publish(to: metrics.pool)
-                return waiter
+                return (waiter, true)
             }
             state.leased -= 1
-            if isReusable, !state.isClosed { state.idle.append(connection) }
+            if isKept { state.idle.append(connection) }
             state.publish(to: metrics.pool)
-            return nil
+            return (nil, isKept)
         }
         if let handOff {
             handOff.continuation.resume(returning: connection)
             return
         }
-        if !isReusable || state.withLock({ $0.isClosed }) {
+        if !isKept {
             connection.close()
             openForWaiters()
         }
@@ -335,6 +381,8 @@ public final class ConnectionPool: Service, Sendable {
 
     private struct State {
         let maximum: Int
+        /// A lower cap set by ``ConnectionPool/limitConnections(to:)``.
+        var limit: Int?
         var idle: [PostgresConnection] = []
         /// Connections lent to callers.
         var leased = 0
@@ -346,7 +394,9 @@ public final class ConnectionPool: Service, Sendable {
 
         init(maximum: Int) { self.maximum = maximum }
 
-        var hasCapacity: Bool { leased + idle.count + opening < maximum }
+        var capacity: Int { min(maximum, limit ?? maximum) }
+        var hasCapacity: Bool { leased + idle.count + opening < capacity }
+        var isOverCapacity: Bool { leased + idle.count + opening > capacity }
 
         /// Called under the lock after every change, so the gauges never disagree with the state.
         func publish(to gauges: PoolGauges?) {

@@ -68,8 +68,11 @@ final class PostgresConnection: Sendable {
     }
 
     /// Runs one parameterised statement (blocking).
-    /// - Parameter statementTimeout: milliseconds; nil leaves the session's setting alone.
-    func execute(_ sql: String, _ parameters: [String?], statementTimeout: Int64?) throws(DatabaseError) -> QueryResult {
+    /// - Parameters:
+    ///   - statementTimeout: milliseconds; nil leaves the session's setting alone.
+    ///   - sleepingFirst: milliseconds PostgreSQL sleeps (`pg_sleep`) before the statement, in
+    ///     this session and under the same timeout: the injected fault `db_slow`.
+    func execute(_ sql: String, _ parameters: [String?], statementTimeout: Int64?, sleepingFirst sleep: Int? = nil) throws(DatabaseError) -> QueryResult {
         // Text-format parameters travel NUL-terminated: refuse rather than truncate.
         // 22021 is what PostgreSQL itself answers for a NUL in text.
         if parameters.contains(where: { $0?.utf8.contains(0) == true }) {
@@ -80,6 +83,9 @@ final class PostgresConnection: Sendable {
             if let statementTimeout, statementTimeout != session.statementTimeoutMilliseconds {
                 _ = try Self.check(PQexec(handle, "SET statement_timeout = \(statementTimeout)"), handle, logger)
                 session.statementTimeoutMilliseconds = statementTimeout
+            }
+            if let sleep {
+                _ = try Self.check(PQexec(handle, "SELECT pg_sleep(\(sleep) / 1000.0) /* cloudbill fault: db_slow */"), handle, logger)
             }
             let copies = parameters.map { $0.flatMap { strdup($0) } }
             defer { copies.forEach { free($0) } }

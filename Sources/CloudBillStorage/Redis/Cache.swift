@@ -17,6 +17,11 @@ public final class Cache: Service, Sendable {
     private let threadPool: NIOThreadPool
     /// Connections not in use; as many as threads, so a running command always finds one.
     private let free: Mutex<[RedisConnection]>
+    /// The share of reads sent to a key no one writes (fault `cache_bypass`), nil when none.
+    private let readBypassRate = Mutex<Double?>(nil)
+
+    /// The prefix of the keys bypassed reads ask for; nothing writes under it.
+    public static let bypassKeyPrefix = "cloudbill:fault:bypass:"
 
     public init(configuration: RedisConfiguration, metrics: CacheMetrics, logger: Logger = Logger(label: "cloudbill.redis")) {
         self.configuration = configuration
@@ -44,7 +49,8 @@ public final class Cache: Service, Sendable {
     public func get(_ key: String, tenant: String?) async -> [UInt8]? {
         let start = ContinuousClock.now
         let value: [UInt8]?
-        switch try? await send([["GET", key].bytes]).first {
+        let isBypassed = readBypassRate.withLock { $0 }.map { $0 > Double.random(in: 0..<1) } ?? false
+        switch try? await send([["GET", isBypassed ? Self.bypassKeyPrefix + key : key].bytes]).first {
         case .bulk(let bytes)?: value = bytes
         case .null?: value = nil
         default: return nil  // unreachable, or an error reply (counted in send)
@@ -114,6 +120,35 @@ public final class Cache: Service, Sendable {
         }
         metrics.record(.set, tenant: tenant ?? "anonymous", seconds: (ContinuousClock.now - start).seconds)
         return count
+    }
+
+    // MARK: Injected faults
+
+    /// Sends a share of reads (`rate` in [0, 1]) to `bypassKeyPrefix + key`, a key no one
+    /// writes, so they really ask Redis and really miss; nil stops it. Writes are unchanged.
+    public func bypassReads(rate: Double?) {
+        readBypassRate.withLock { $0 = rate }
+    }
+
+    /// Removes every key matching the glob `pattern` with `SCAN` and `UNLINK`; each `UNLINK`
+    /// is recorded as `delete`.
+    /// - Returns: how many keys were removed, or nil when Redis could not be reached.
+    public func removeKeys(matching pattern: String) async -> Int? {
+        var cursor = "0"
+        var removed = 0
+        repeat {
+            guard case .array(let reply)? = try? await send([["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"].bytes]).first,
+                  reply.count == 2, case .bulk(let next) = reply[0], case .array(let keys) = reply[1]
+            else { return nil }
+            cursor = String(decoding: next, as: UTF8.self)
+            let names = keys.compactMap { key -> [UInt8]? in if case .bulk(let name) = key { name } else { nil } }
+            guard !names.isEmpty else { continue }
+            let start = ContinuousClock.now
+            guard case .integer(let count)? = try? await send([[Array("UNLINK".utf8)] + names]).first else { return nil }
+            metrics.record(.delete, tenant: "anonymous", seconds: (ContinuousClock.now - start).seconds)
+            removed += count
+        } while cursor != "0"
+        return removed
     }
 
     // MARK: Transport

@@ -1,4 +1,5 @@
 import CloudBillInstrumentation
+import CloudBillKit
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -14,17 +15,22 @@ final class DeliveryQueue: Service, Sendable {
     let repository: NotificationRepository
     let webhooks: WebhookSender
     let metrics: BusinessMetrics
+    let faults: FaultInjector
     let logger: Logger
     let concurrency: Int
     /// Webhook attempts, and the pause before the second; each later pause doubles.
     let webhookAttempts = 3
     let firstBackoff: Duration = .milliseconds(200)
 
-    init(repository: NotificationRepository, webhooks: WebhookSender, metrics: BusinessMetrics, logger: Logger, concurrency: Int = 8) {
+    init(
+        repository: NotificationRepository, webhooks: WebhookSender, metrics: BusinessMetrics, faults: FaultInjector,
+        logger: Logger, concurrency: Int = 8
+    ) {
         (stream, continuation) = AsyncStream.makeStream(of: Notification.self)
         self.repository = repository
         self.webhooks = webhooks
         self.metrics = metrics
+        self.faults = faults
         self.logger = logger
         self.concurrency = concurrency
     }
@@ -56,11 +62,17 @@ final class DeliveryQueue: Service, Sendable {
 
     /// Delivers one notification and records the outcome in PostgreSQL and the metrics.
     func deliver(_ notification: Notification) async {
+        // Injected fault `notification_failures`: the channel's provider is down for this
+        // notification, so every attempt fails (webhooks still retry with backoff).
+        let isProviderDown = faults.shouldFailDelivery(on: notification.type)
         var attempts = 0
         var failure: DeliveryFailure?
         repeat {
             attempts += 1
             do {
+                if isProviderDown {
+                    throw DeliveryFailure(reason: "\(notification.type.rawValue) provider unavailable (injected fault)", isRetryable: true)
+                }
                 try await attempt(notification)
                 failure = nil
             } catch let error as DeliveryFailure {

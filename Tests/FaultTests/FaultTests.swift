@@ -1,0 +1,454 @@
+import CloudBillInstrumentation
+import CloudBillKit
+import CloudBillTestSupport
+import Foundation
+import Testing
+
+/// Every fault, shown to act through its real mechanism, and the admin API that injects
+/// them. Serialised: the faults act on shared services, and the process-level ones on a
+/// machine whose cores they measure.
+@Suite(.serialized) struct FaultTests {}
+
+// MARK: Request faults
+
+extension FaultTests {
+    @Suite struct RequestFaults {
+        @Test func httpErrorsAnswerTheAskedShareOfARouteWith5xx() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            let route = "/api/v1/invoices/{id}"
+            let before = try await fleet.scrape("billing-service")
+            try await fleet.inject("billing-service", #"{"faults": {"http_errors": {"rate": 0.3, "status": 503, "routes": ["/api/v1/invoices/{id}"]}}}"#)
+
+            let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        var statuses: [Int] = []
+                        for _ in 0..<100 {
+                            let path = "/api/v1/invoices/\(UUID().uuidString.lowercased())"
+                            statuses.append(try await fleet.call("billing-service", "GET", path, tenant: tenant).status)
+                        }
+                        return statuses
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            // Another route of the same service is not affected.
+            let other = try await fleet.call("billing-service", "GET", "/api/v1/invoices", tenant: tenant)
+            let after = try await fleet.scrape("billing-service")
+            try await fleet.clearFaults("billing-service")
+
+            #expect(statuses.count == 1000)
+            let failures = statuses.filter { $0 == 503 }.count
+            #expect(abs(Double(failures) / 1000 - 0.3) <= 0.05, "\(failures) of 1000 answered 503")
+            #expect(statuses.allSatisfy { $0 == 503 || $0 == 404 }, "the others are handled as usual")
+            #expect(other.status == 200)
+            // The 5xx are real responses, counted as such.
+            let labels = ["route": route, "status": "503", "tenant_id": tenant]
+            #expect(after.sum("http_requests_total", labels) - before.sum("http_requests_total", labels) == Double(failures))
+        }
+
+        @Test func theAdminAPIAndTheProbesAreNeverFaulted() async throws {
+            let fleet = try await FaultFleet.shared()
+            try await fleet.inject("auth-service", #"{"faults": {"http_errors": {"rate": 1}, "latency": {"delay_ms": 2000}}}"#)
+            let start = ContinuousClock.now
+            for path in ["/health", "/ready", "/metrics"] {
+                #expect(try await HTTP.send("GET", fleet.url("auth-service", path)).status == 200, "\(path)")
+            }
+            #expect(try await fleet.faults("auth-service", "GET").status == 200)
+            #expect(ContinuousClock.now - start < .seconds(1), "no injected delay")
+            // Everything else fails.
+            #expect(try await fleet.call("auth-service", "POST", "/internal/tokens", tenant: newTenant(), json: ["api_key": "x"]).status == 500)
+            try await fleet.clearFaults("auth-service")
+        }
+
+        @Test func latencyDelaysRequestsBeforeTheyAreHandled() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            try await fleet.inject("billing-service", #"{"faults": {"latency": {"distribution": "uniform", "min_ms": 300, "max_ms": 400, "routes": ["/api/v1/invoices"]}}}"#)
+            for _ in 0..<3 {
+                let start = ContinuousClock.now
+                #expect(try await fleet.call("billing-service", "GET", "/api/v1/invoices", tenant: tenant).status == 200)
+                let elapsed = ContinuousClock.now - start
+                #expect(elapsed >= .milliseconds(300) && elapsed < .milliseconds(1000), "\(elapsed)")
+            }
+            let start = ContinuousClock.now
+            _ = try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(UUID())", tenant: tenant)
+            #expect(ContinuousClock.now - start < .milliseconds(300), "another route is not delayed")
+            let scrape = try await fleet.scrape("billing-service")
+            #expect(scrape.value("cloudbill_fault_active", ["fault": "latency"]) == 1)
+            try await fleet.clearFaults("billing-service")
+            #expect(try await fleet.scrape("billing-service").value("cloudbill_fault_active", ["fault": "latency"]) == 0)
+        }
+    }
+}
+
+// MARK: PostgreSQL
+
+extension FaultTests {
+    @Suite struct DatabaseFaults {
+        @Test func dbSlowSleepsInsidePostgreSQL() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            let before = try await fleet.scrape("billing-service")
+            try await fleet.inject("billing-service", #"{"faults": {"db_slow": {"sleep_ms": 1500}}}"#)
+            let request = Task {
+                let start = ContinuousClock.now
+                let response = try await fleet.call("billing-service", "GET", "/api/v1/invoices", tenant: tenant)
+                return (response.status, ContinuousClock.now - start)
+            }
+            // The sleep runs in the service's own session, in PostgreSQL.
+            var sleeping = 0
+            let deadline = ContinuousClock.now + .seconds(1.4)
+            while sleeping == 0, ContinuousClock.now < deadline {
+                sleeping = try await fleet.database.query(
+                    "test_activity", tenant: nil,
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                    WHERE application_name = 'billing-service' AND state = 'active' AND query LIKE 'SELECT pg_sleep(%'
+                    """
+                )[0].decode(Int.self, at: 0)
+                if sleeping == 0 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let (status, elapsed) = try await request.value
+            try await fleet.clearFaults("billing-service")
+            let after = try await fleet.scrape("billing-service")
+
+            #expect(sleeping >= 1, "pg_stat_activity shows the sleep")
+            #expect(status == 200)
+            #expect(elapsed >= .milliseconds(1500))
+            // The statement's own duration includes the sleep: an observation above 1 s.
+            let labels = ["operation": "list_invoices", "tenant_id": tenant]
+            let count = after.sum("db_query_duration_seconds_count", labels) - before.sum("db_query_duration_seconds_count", labels)
+            let fast = after.sum("db_query_duration_seconds_bucket", labels.merging(["le": "1.0"]) { a, _ in a })
+                - before.sum("db_query_duration_seconds_bucket", labels.merging(["le": "1.0"]) { a, _ in a })
+            #expect(count == 1)
+            #expect(after.value("db_query_duration_seconds_bucket", labels.merging(["le": "1.0"]) { a, _ in a }) != nil, "the 1 s bucket is exposed")
+            #expect(fast == 0, "the query took more than 1 s")
+            #expect(after.sum("db_query_duration_seconds_sum", labels) >= 1.5)
+        }
+
+        @Test func dbPoolLimitShrinksThePoolAndMakesCallersWait() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            // Each request holds its connection for 200 ms of real PostgreSQL sleep.
+            try await fleet.inject("billing-service", #"{"faults": {"db_slow": {"sleep_ms": 200}}}"#)
+            _ = try await Self.load(fleet, tenant: tenant, requests: 8)  // opens connections up to the configured 8
+            let warm = try await fleet.scrape("billing-service").value("db_pool_total_connections") ?? 0
+
+            try await fleet.inject("billing-service", #"{"faults": {"db_slow": {"sleep_ms": 200}, "db_pool_limit": {"max_connections": 2}}}"#)
+            let shrunk = try await fleet.scrape("billing-service").value("db_pool_total_connections") ?? -1
+
+            // 8 requests of 200 ms on 2 connections: four rounds, at least 800 ms.
+            let load = Task { try await Self.load(fleet, tenant: tenant, requests: 8) }
+            var maximumWaiting = 0.0
+            var samples: [(total: Double, active: Double, idle: Double)] = []
+            let deadline = ContinuousClock.now + .milliseconds(700)
+            while ContinuousClock.now < deadline {
+                let scrape = try await fleet.scrape("billing-service")
+                maximumWaiting = max(maximumWaiting, scrape.value("db_pool_waiting_requests") ?? 0)
+                samples.append((scrape.value("db_pool_total_connections") ?? -1, scrape.value("db_pool_active_connections") ?? -1, scrape.value("db_pool_idle_connections") ?? -1))
+                try await Task.sleep(for: .milliseconds(40))
+            }
+            let statuses = try await load.value
+            try await fleet.clearFaults("billing-service")
+
+            #expect(warm > 2, "the pool had grown beyond the limit before")
+            #expect(shrunk <= 2, "idle connections above the limit are closed at once")
+            #expect(maximumWaiting > 0, "callers queued for a connection")
+            #expect(samples.allSatisfy { $0.total <= 2 && $0.active <= 2 && $0.active + $0.idle == $0.total }, "\(samples)")
+            #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+        }
+
+        static func load(_ fleet: FaultFleet, tenant: String, requests: Int) async throws -> [Int] {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<requests {
+                    group.addTask { try await fleet.call("billing-service", "GET", "/api/v1/invoices", tenant: tenant).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+    }
+}
+
+// MARK: Redis
+
+extension FaultTests {
+    @Suite struct CacheFaults {
+        @Test func cacheFlushRemovesKeysSoReadsMiss() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            let invoice = try await fleet.createInvoice(tenant: tenant)
+            _ = try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant)  // cached now
+            let before = try await fleet.scrape("billing-service")
+            try await fleet.inject("billing-service", #"{"faults": {"cache_flush": {"pattern": "billing:invoice:\#(tenant):*"}}}"#)
+            #expect(try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant).status == 200)
+            let flushed = try await fleet.scrape("billing-service")
+            #expect(try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant).status == 200)
+            let after = try await fleet.scrape("billing-service")
+            try await fleet.clearFaults("billing-service")
+
+            func delta(_ a: Exposition, _ b: Exposition, _ operation: String) -> Double {
+                b.sum("redis_operations_total", ["operation": operation, "tenant_id": tenant]) - a.sum("redis_operations_total", ["operation": operation, "tenant_id": tenant])
+            }
+            #expect(delta(before, flushed, "miss") == 1, "the flushed key is really gone")
+            #expect(delta(before, flushed, "hit") == 0)
+            #expect(flushed.sum("redis_operations_total", ["operation": "delete"]) > before.sum("redis_operations_total", ["operation": "delete"]))
+            #expect(delta(flushed, after, "hit") == 1, "the read put it back")
+        }
+
+        @Test func cacheBypassReadsReallyMissInRedis() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            let invoice = try await fleet.createInvoice(tenant: tenant)
+            _ = try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant)
+            let before = try await fleet.scrape("billing-service")
+            try await fleet.inject("billing-service", #"{"faults": {"cache_bypass": {"rate": 1}}}"#)
+            for _ in 0..<3 {
+                #expect(try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant).status == 200)
+            }
+            let bypassed = try await fleet.scrape("billing-service")
+            try await fleet.clearFaults("billing-service")
+            #expect(try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant).status == 200)
+            let after = try await fleet.scrape("billing-service")
+
+            func count(_ e: Exposition, _ operation: String) -> Double {
+                e.sum("redis_operations_total", ["operation": operation, "tenant_id": tenant])
+            }
+            #expect(count(bypassed, "miss") - count(before, "miss") == 3)
+            #expect(count(bypassed, "hit") - count(before, "hit") == 0)
+            // The misses were timed Redis round trips.
+            #expect(bypassed.sum("redis_operation_duration_seconds_count", ["operation": "miss"]) - before.sum("redis_operation_duration_seconds_count", ["operation": "miss"]) >= 3)
+            #expect(count(after, "hit") - count(bypassed, "hit") == 1, "reads hit again once cleared")
+        }
+    }
+}
+
+// MARK: Domain faults
+
+extension FaultTests {
+    @Suite struct DomainFaults {
+        @Test func processorErrorsAndPaymentDeclinesFailCharges() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            func pay() async throws -> HTTP.Response {
+                let invoice = try await fleet.createInvoice(tenant: tenant)
+                return try await fleet.call(
+                    "payment-service", "POST", "/api/v1/payments", tenant: tenant,
+                    json: ["invoice_id": invoice, "payment_method": "pm_ok"], headers: ["Idempotency-Key": UUID().uuidString]
+                )
+            }
+            try await fleet.inject("payment-service", #"{"faults": {"processor_errors": {"rate": 1}}}"#)
+            let failed = try await pay()
+            try await fleet.inject("payment-service", #"{"faults": {"payment_declines": {"rate": 1}}}"#)
+            let declined = try await pay()
+            try await fleet.clearFaults("payment-service")
+            let succeeded = try await pay()
+            let scrape = try await fleet.scrape("payment-service")
+
+            #expect(failed.status == 201 && failed["status"] == "failed" && failed["failure_reason"] == "processor_error", "\(failed.text)")
+            #expect(declined.status == 201 && declined["status"] == "failed" && declined["failure_reason"] == "card_declined", "\(declined.text)")
+            #expect(succeeded["status"] == "succeeded", "\(succeeded.text)")
+            #expect(scrape.value("cloudbill_payments_failed_total", ["tenant_id": tenant, "reason": "processor_error"]) == 1)
+            #expect(scrape.value("cloudbill_payments_failed_total", ["tenant_id": tenant, "reason": "card_declined"]) == 1)
+            #expect(scrape.value("cloudbill_payments_total", ["tenant_id": tenant]) == 3)
+            #expect(try await fleet.count("payments", tenant: tenant) == 3, "every charge is stored with its outcome")
+        }
+
+        @Test func invoiceFailuresFailGenerationAndStoreNothing() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            let customer = try await fleet.call("billing-service", "POST", "/api/v1/customers", tenant: tenant, json: ["name": "F", "email": "f@example.com"])
+            let customerID = try #require(customer["id"])
+            try await fleet.inject("billing-service", #"{"faults": {"invoice_failures": {"rate": 1}}}"#)
+            let response = try await fleet.call("billing-service", "POST", "/api/v1/invoices", tenant: tenant, json: FaultFleet.InvoiceRequest(customerID: customerID))
+            try await fleet.clearFaults("billing-service")
+            let scrape = try await fleet.scrape("billing-service")
+
+            #expect(response.status == 500 && response["error"] == "invoice_generation_failed", "\(response.text)")
+            #expect(scrape.value("cloudbill_invoices_failed_total", ["tenant_id": tenant, "reason": "generation_error"]) == 1)
+            #expect(try await fleet.count("invoices", tenant: tenant) == 0)
+        }
+
+        @Test func notificationFailuresFailOnlyTheNamedChannel() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            try await fleet.inject("notification-service", #"{"faults": {"notification_failures": {"rate": 1, "channels": ["email"]}}}"#)
+            let email = try await fleet.call("notification-service", "POST", "/api/v1/notifications", tenant: tenant,
+                                             json: ["type": "email", "recipient": "a@example.com", "subject": "s", "body": "b"])
+            let sms = try await fleet.call("notification-service", "POST", "/api/v1/notifications", tenant: tenant,
+                                           json: ["type": "sms", "recipient": "+14155550100", "body": "b"])
+            let emailStatus = try await Self.finalStatus(fleet, tenant: tenant, id: try #require(email["id"]))
+            let smsStatus = try await Self.finalStatus(fleet, tenant: tenant, id: try #require(sms["id"]))
+            try await fleet.clearFaults("notification-service")
+            let scrape = try await fleet.scrape("notification-service")
+
+            #expect(emailStatus == "failed")
+            #expect(smsStatus == "sent")
+            #expect(scrape.value("cloudbill_notifications_failed_total", ["tenant_id": tenant, "notification_type": "email"]) == 1)
+            #expect(scrape.value("cloudbill_notifications_sent_total", ["tenant_id": tenant, "notification_type": "sms"]) == 1)
+        }
+
+        static func finalStatus(_ fleet: FaultFleet, tenant: String, id: String) async throws -> String {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let status = try await fleet.call("notification-service", "GET", "/api/v1/notifications/\(id)", tenant: tenant)["status"]
+                if let status, status != "queued" { return status }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw TestFailure("notification \(id) still queued")
+        }
+    }
+}
+
+// MARK: The admin API
+
+extension FaultTests {
+    @Suite struct AdminAPI {
+        @Test func everyServiceServesTheFaultAPIBehindTheAdminToken() async throws {
+            let fleet = try await FaultFleet.shared()
+            for service in fleet.ports.keys.sorted() {
+                let shown = try await fleet.faults(service, "GET")
+                #expect(shown.status == 200 && shown["service"] == service, "\(service): \(shown.text)")
+                for (method, body) in [("GET", nil), ("PUT", #"{"faults": {"http_errors": {"rate": 1}}}"#), ("DELETE", nil)] as [(String, String?)] {
+                    for headers in [[:], ["X-Admin-Token": "wrong"]] {
+                        let refused = try await HTTP.send(method, fleet.url(service, "/admin/faults"), rawBody: body.map { Array($0.utf8) }, headers: headers)
+                        #expect(refused.status == 401 && refused["error"] == "unauthorized", "\(service) \(method): \(refused.text)")
+                    }
+                }
+                let scrape = try await fleet.scrape(service)
+                #expect(scrape.value("cloudbill_fault_active", ["fault": "http_errors"]) == 0, "\(service): nothing applied")
+                #expect(try await fleet.faults(service, "GET").activeFaults.isEmpty)
+            }
+        }
+
+        @Test func oneFaultCanBeSetAndClearedAlone() async throws {
+            let fleet = try await FaultFleet.shared()
+            try await fleet.inject("auth-service", #"{"duration_s": 60, "faults": {"latency": {"delay_ms": 1}}}"#)
+            let set = try await fleet.faults("auth-service", "PUT", "/http_errors", body: #"{"rate": 0.1, "duration_s": 30}"#)
+            #expect(set.status == 200 && set.activeFaults == ["latency", "http_errors"], "\(set.text)")
+            let cleared = try await fleet.faults("auth-service", "DELETE", "/latency")
+            #expect(cleared.activeFaults == ["http_errors"], "\(cleared.text)")
+            let fault = try #require(try cleared.json()["faults"] as? [String: Any])["http_errors"] as? [String: Any]
+            #expect(fault?["rate"] as? Double == 0.1 && fault?["status"] as? Int == 500 && fault?["duration_s"] as? Double == 30)
+            #expect(try await fleet.faults("auth-service", "DELETE", "/no_such_fault").status == 404)
+            try await fleet.clearFaults("auth-service")
+        }
+
+        @Test func faultsExpireOnTime() async throws {
+            let fleet = try await FaultFleet.shared()
+            let start = ContinuousClock.now
+            try await fleet.inject("auth-service", #"{"faults": {"latency": {"delay_ms": 1, "duration_s": 1}, "http_errors": {"rate": 0.01, "duration_s": 30}}}"#)
+            #expect(try await fleet.scrape("auth-service").value("cloudbill_fault_active", ["fault": "latency"]) == 1)
+            var clearedAfter: Duration?
+            while ContinuousClock.now - start < .seconds(3) {
+                if try await fleet.scrape("auth-service").value("cloudbill_fault_active", ["fault": "latency"]) == 0 {
+                    clearedAfter = ContinuousClock.now - start
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            let shown = try await fleet.faults("auth-service", "GET")
+            try await fleet.clearFaults("auth-service")
+
+            let elapsed = try #require(clearedAfter, "latency never cleared")
+            #expect(elapsed >= .seconds(1) && elapsed < .milliseconds(1400), "cleared after \(elapsed)")
+            #expect(shown.activeFaults == ["http_errors"], "only the expired fault is gone: \(shown.text)")
+        }
+
+        /// Plans that must be refused, each beside a valid fault so that atomicity shows, and the field each names.
+        static let badPlans: [(body: String, field: String)] = [
+            (#"{"faults": {"http_errors": {"rate": 1}, "bogus": {}}}"#, "faults.bogus"),
+            (#"{"faults": {"http_errors": {"rate": 1.5}}}"#, "faults.http_errors.rate"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "cache_bypass": {"rate": -0.1}}}"#, "faults.cache_bypass.rate"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "cache_bypass": {"rate": "high"}}}"#, "faults.cache_bypass.rate"),
+            (#"{"faults": {"http_errors": {"rate": 1, "duration_s": -5}}}"#, "faults.http_errors.duration_s"),
+            (#"{"duration_s": -1, "faults": {"http_errors": {"rate": 1}}}"#, "duration_s"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "memory_ballast": {"mb": 999999}}}"#, "faults.memory_ballast.mb"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "cpu_burn": {"share": 0}}}"#, "faults.cpu_burn.share"),
+            (#"{"faults": {"http_errors": {"rate": 1, "rat": 0.5}}}"#, "faults.http_errors.rat"),
+            (#"{"faults": {"http_errors": {"rate": 1, "routes": ["/nowhere"]}}}"#, "faults.http_errors.routes[0]"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "payment_declines": {"rate": 0.5}}}"#, "faults.payment_declines"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "latency": {"distribution": "gamma"}}}"#, "faults.latency.distribution"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "db_pool_limit": {"max_connections": 9}}}"#, "faults.db_pool_limit.max_connections"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "db_slow": {}}}"#, "faults.db_slow.sleep_ms"),
+            (#"{"fault": {"http_errors": {"rate": 1}}}"#, "faults"),
+            (#"{"faults": [{"http_errors": {"rate": 1}}]}"#, "faults"),
+        ]
+
+        @Test(arguments: badPlans)
+        func badPlansAreRefusedNamingTheFieldAndChangeNothing(body: String, field: String) async throws {
+            let fleet = try await FaultFleet.shared()
+            try await fleet.inject("billing-service", #"{"faults": {"latency": {"delay_ms": 1}}}"#)
+            let refused = try await fleet.faults("billing-service", "PUT", body: body)
+            let shown = try await fleet.faults("billing-service", "GET")
+            let scrape = try await fleet.scrape("billing-service")
+            try await fleet.clearFaults("billing-service")
+
+            #expect(refused.status == 400 && refused["error"] == "invalid_fault_plan", "\(refused.text)")
+            #expect(refused["message"]?.contains("'\(field)'") == true, "\(refused.text)")
+            #expect(shown.activeFaults == ["latency"], "the earlier plan stands: \(shown.text)")
+            #expect(scrape.value("cloudbill_fault_active", ["fault": "http_errors"]) == 0)
+        }
+
+        @Test func malformedJSONAndFaultsAServiceCannotHostAreRefused() async throws {
+            let fleet = try await FaultFleet.shared()
+            let malformed = try await fleet.faults("billing-service", "PUT", body: #"{"faults": {"http_errors": {"rate": 0.1}"#)
+            #expect(malformed.status == 400 && malformed["error"] == "invalid_json", "\(malformed.text)")
+            let gateway = try await fleet.faults("api-gateway", "PUT", body: #"{"faults": {"db_slow": {"sleep_ms": 100}}}"#)
+            #expect(gateway.status == 400 && gateway["message"]?.contains("'faults.db_slow'") == true, "\(gateway.text)")
+            let wrongType = try await HTTP.send(
+                "PUT", fleet.url("billing-service", "/admin/faults"), rawBody: Array("faults=1".utf8),
+                headers: ["X-Admin-Token": FaultFleet.adminToken, "Content-Type": "application/x-www-form-urlencoded"]
+            )
+            #expect(wrongType.status == 415)
+            #expect(try await fleet.faults("billing-service", "GET").activeFaults.isEmpty)
+        }
+    }
+}
+
+// MARK: The process
+
+extension FaultTests {
+    /// Memory and CPU are measured on a service running as a process of its own.
+    @Suite struct ProcessFaults {
+        @Test func memoryBallastIsResidentUntilCleared() async throws {
+            try await ServiceProcess.with("AuthSvc") { service in
+                func resident() async throws -> Double { try #require(try await service.scrape().value("process_resident_memory_bytes")) }
+                let before = try await resident()
+                let applied = try await service.faults("PUT", body: #"{"faults": {"memory_ballast": {"mb": 300}}}"#)
+                #expect(applied.status == 200, "\(applied.text)")
+                let held = try await resident()
+                let cleared = try await service.faults("DELETE")
+                #expect(cleared.status == 200)
+                let after = try await resident()
+
+                let mebibyte = 1024.0 * 1024.0
+                #expect(held - before >= 280 * mebibyte, "resident grew by \((held - before) / mebibyte) MiB")
+                #expect(held - after >= 280 * mebibyte, "resident fell by \((held - after) / mebibyte) MiB")
+            }
+        }
+
+        @Test func cpuBurnKeepsTheAskedShareOfACoreBusy() async throws {
+            try await ServiceProcess.with("AuthSvc") { service in
+                func cpuRate(over interval: Duration) async throws -> Double {
+                    let first = try #require(try await service.scrape().value("process_cpu_seconds_total"))
+                    let start = ContinuousClock.now
+                    try await Task.sleep(for: interval)
+                    let second = try #require(try await service.scrape().value("process_cpu_seconds_total"))
+                    return (second - first) / (ContinuousClock.now - start).seconds
+                }
+                let idle = try await cpuRate(over: .seconds(1.5))
+                #expect(try await service.faults("PUT", body: #"{"faults": {"cpu_burn": {"share": 0.5}}}"#).status == 200)
+                try await Task.sleep(for: .milliseconds(200))
+                let burning = try await cpuRate(over: .seconds(3))
+                #expect(try await service.faults("DELETE").status == 200)
+                try await Task.sleep(for: .milliseconds(200))
+                let stopped = try await cpuRate(over: .seconds(1.5))
+
+                #expect(abs(burning - idle - 0.5) <= 0.1, "idle \(idle), burning \(burning)")
+                #expect(stopped - idle < 0.1, "the thread stopped: \(stopped)")
+            }
+        }
+    }
+}
