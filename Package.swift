@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // C clients, wrapped once each.
@@ -84,6 +86,7 @@ let package = Package(
                 "CloudBillInstrumentation",
                 "CloudBillStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -105,6 +108,10 @@ let package = Package(
             name: "loadgen",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
         ),
@@ -153,11 +160,33 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "LoadgenTests",
+            dependencies: [
+                "loadgen",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "FaultTests",
+            dependencies: [
+                "CloudBillTestSupport",
+                "CloudBillKit",
+                "CloudBillStorage",
+                "CloudBillInstrumentation",
+                "AuthSvc", "BillingSvc", "PaymentSvc", "NotifySvc", "Gateway",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "ServiceTests",
             dependencies: [
                 "CloudBillTestSupport",
                 "CloudBillStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
                 "CloudBillKit",
                 "Gateway", "AuthSvc", "BillingSvc", "PaymentSvc", "NotifySvc",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

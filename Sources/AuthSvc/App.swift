@@ -13,6 +13,6 @@ struct AuthCommand: AsyncParsableCommand {
 
     func run() async throws {
         let app = try buildApplication(configuration: try options.resolved(defaultPort: 3001))
-        try await app.runService()
+        try await app.runUntilTerminated()
     }
 }

@@ -13,6 +13,6 @@ struct GatewayCommand: AsyncParsableCommand {
 
     func run() async throws {
         let app = try buildApplication(configuration: try options.resolved(defaultPort: 8080))
-        try await app.runService()
+        try await app.runUntilTerminated()
     }
 }

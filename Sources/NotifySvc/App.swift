@@ -13,6 +13,6 @@ struct NotifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let app = try buildApplication(configuration: try options.resolved(defaultPort: 3004))
-        try await app.runService()
+        try await app.runUntilTerminated()
     }
 }

@@ -13,6 +13,6 @@ struct PaymentCommand: AsyncParsableCommand {
 
     func run() async throws {
         let app = try buildApplication(configuration: try options.resolved(defaultPort: 3003))
-        try await app.runService()
+        try await app.runUntilTerminated()
     }
 }

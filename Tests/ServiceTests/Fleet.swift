@@ -127,7 +127,8 @@ enum HTTP {
     }
 
     static func send(
-        _ method: String, _ url: String, json: (any Encodable & Sendable)? = nil, rawBody: [UInt8]? = nil, headers: [String: String] = [:]
+        _ method: String, _ url: String, json: (any Encodable & Sendable)? = nil, rawBody: [UInt8]? = nil,
+        headers: [String: String] = [:], timeout: Duration = .seconds(30)
     ) async throws -> Response {
         var request = HTTPClientRequest(url: url)
         request.method = .init(rawValue: method)
@@ -138,7 +139,7 @@ enum HTTP {
         } else if let rawBody {
             request.body = .bytes(ByteBuffer(bytes: rawBody))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeout.components.seconds * 1000)))
         let body = try await response.body.collect(upTo: 8 * 1024 * 1024)
         var fields: [String: String] = [:]
         for header in response.headers { fields[header.name.lowercased()] = header.value }

@@ -1,0 +1,91 @@
+import Foundation
+import Synchronization
+
+/// When an expected alert was seen pending, firing and resolved, in seconds from the run's start.
+struct AlertObservation: Sendable, Codable, Equatable {
+    let name: String
+    var pendingAt: Double?
+    var firingAt: Double?
+    var resolvedAt: Double?
+    /// Firing − the start of the first phase that injected a fault.
+    var detectSeconds: Double?
+    /// Resolved − the start of the first phase that cleared the faults.
+    var resolveSeconds: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case name, pendingAt = "pending_at_s", firingAt = "firing_at_s", resolvedAt = "resolved_at_s"
+        case detectSeconds = "detect_s", resolveSeconds = "resolve_s"
+    }
+}
+
+/// Polls Prometheus' `/api/v1/alerts` and notes when the expected alerts change state.
+final class AlertWatcher: Sendable {
+    let prometheusURL: String
+    let expected: [String]
+    let transport: Transport
+    /// Guards the observations: written by the polling task, read by the engine.
+    private let observations: Mutex<[String: AlertObservation]>
+    private let origin: ContinuousClock.Instant
+
+    init(prometheusURL: String, expected: [String], transport: Transport, origin: ContinuousClock.Instant) {
+        self.prometheusURL = prometheusURL
+        self.expected = expected
+        self.transport = transport
+        self.origin = origin
+        observations = Mutex(Dictionary(uniqueKeysWithValues: expected.map { ($0, AlertObservation(name: $0)) }))
+    }
+
+    var allFiring: Bool { observations.withLock { $0.values.allSatisfy { $0.firingAt != nil } } }
+    var allResolved: Bool { observations.withLock { $0.values.allSatisfy { $0.firingAt != nil && $0.resolvedAt != nil } } }
+
+    func snapshot() -> [AlertObservation] { observations.withLock { obs in expected.compactMap { obs[$0] } } }
+
+    /// One poll; false when Prometheus did not answer.
+    @discardableResult
+    func poll() async -> Bool {
+        guard let answer = try? await transport.send("GET", prometheusURL + "/api/v1/alerts"), answer.status == 200,
+              let data = answer.json?["data"] as? [String: Any], let alerts = data["alerts"] as? [[String: Any]]
+        else { return false }
+        var states: [String: String] = [:]
+        for alert in alerts {
+            guard let labels = alert["labels"] as? [String: Any], let name = labels["alertname"] as? String, let state = alert["state"] as? String else { continue }
+            if states[name] != "firing" { states[name] = state }
+        }
+        let now = Double((ContinuousClock.now - origin).components.seconds) + Double((ContinuousClock.now - origin).components.attoseconds) / 1e18
+        observations.withLock { observations in
+            for name in expected {
+                var observation = observations[name] ?? AlertObservation(name: name)
+                switch states[name] {
+                case "pending": if observation.pendingAt == nil { observation.pendingAt = now }
+                case "firing":
+                    if observation.firingAt == nil { observation.firingAt = now }
+                    observation.resolvedAt = nil
+                default:
+                    if observation.firingAt != nil, observation.resolvedAt == nil { observation.resolvedAt = now }
+                }
+                observations[name] = observation
+            }
+        }
+        return true
+    }
+
+    /// Polls every `interval` seconds until cancelled.
+    func watch(every interval: Double = 5) async {
+        while !Task.isCancelled {
+            await poll()
+            try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+        }
+    }
+
+    /// Fills in detect and resolve times from the phases' start times.
+    static func withTimes(_ observations: [AlertObservation], phases: [PhaseRun]) -> [AlertObservation] {
+        let injected = phases.first { !$0.phase.inject.isEmpty }?.start
+        let cleared = phases.first { $0.phase.clearsFaults }?.start
+        return observations.map { observation in
+            var copy = observation
+            if let firing = observation.firingAt, let injected { copy.detectSeconds = firing - injected }
+            if let resolved = observation.resolvedAt, let cleared { copy.resolveSeconds = resolved - cleared }
+            return copy
+        }
+    }
+}

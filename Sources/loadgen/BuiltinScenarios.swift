@@ -1,0 +1,111 @@
+/// The scenarios `loadgen list` names, written in the same YAML a user would write.
+enum BuiltinScenarios {
+    static let steadyThresholds = #"thresholds: ["p99<300ms", "errors<1%", "achieved>=99%"]"#
+
+    /// baseline → inject → hold (until the alert fires) → clear → recover (until it resolves).
+    static func failure(_ name: String, _ description: String, inject: String, alerts: [String], hold: String = "8m", recover: String = "8m", rate: Int = 50) -> (String, String) {
+        let yaml = """
+        name: \(name)
+        description: \(description)
+        rate: \(rate)
+        expect_alerts: [\(alerts.joined(separator: ", "))]
+        thresholds: ["alert fired", "achieved>=99%"]
+        phases:
+          - {name: baseline, duration: 1m}
+          - {name: inject, duration: 10s, inject: [\(inject)]}
+          - {name: hold, duration: \(hold), until: alerts_firing}
+          - {name: clear, duration: 10s, clear: true}
+          - {name: recover, duration: \(recover), until: alerts_resolved}
+        """
+        return (name, yaml)
+    }
+
+    static let all: [(name: String, yaml: String)] = [
+        ("steady", """
+        name: steady
+        description: Constant traffic at the base rate for 60 s.
+        rate: 100
+        \(steadyThresholds)
+        phases:
+          - {name: steady, duration: 60s}
+        """),
+        ("spike", """
+        name: spike
+        description: Baseline, a sudden 2x spike, then back to baseline.
+        rate: 100
+        thresholds: ["errors<1%", "achieved>=99%"]
+        phases:
+          - {name: baseline, duration: 30s}
+          - {name: spike, duration: 30s, rate: 2x}
+          - {name: recover, duration: 30s}
+        """),
+        ("drop", """
+        name: drop
+        description: Baseline, traffic drops to 15% of it, then back.
+        rate: 100
+        thresholds: ["errors<1%", "achieved>=99%"]
+        phases:
+          - {name: baseline, duration: 30s}
+          - {name: drop, duration: 30s, rate: 0.15x}
+          - {name: recover, duration: 30s}
+        """),
+        ("ramp", """
+        name: ramp
+        description: From zero to the base rate over 60 s, then 60 s at it.
+        rate: 100
+        \(steadyThresholds)
+        phases:
+          - {name: ramp, duration: 60s, ramp: {from: 0, to: 1x}}
+          - {name: hold, duration: 60s}
+        """),
+        ("steps", """
+        name: steps
+        description: Four equal steps, 0.5x to 2x of the base rate, 30 s each.
+        rate: 100
+        thresholds: ["errors<1%", "achieved>=99%"]
+        phases:
+          - {name: steps, duration: 2m, steps: [0.5x, 1x, 1.5x, 2x]}
+        """),
+        failure("error-burst", "The gateway answers 10% of requests with 500 until HighErrorRate fires.",
+                inject: "{service: gateway, fault: http_errors, rate: 0.1, status: 500}", alerts: ["HighErrorRate"]),
+        failure("critical-error-rate", "The gateway answers 30% of requests with 503 until CriticalErrorRate fires.",
+                inject: "{service: gateway, fault: http_errors, rate: 0.3, status: 503}", alerts: ["CriticalErrorRate", "HighErrorRate"], hold: "6m"),
+        failure("latency-p95", "Billing adds 3 s to most requests until HighLatencyP95 fires.",
+                inject: "{service: billing, fault: latency, latency_ms: 3000, rate: 0.5}", alerts: ["HighLatencyP95"]),
+        failure("latency-p99", "Billing adds 6 s to some requests until CriticalLatencyP99 fires.",
+                inject: "{service: billing, fault: latency, latency_ms: 6000, rate: 0.05}", alerts: ["CriticalLatencyP99"], hold: "6m"),
+        failure("slow-database", "Every billing query takes 1.5 s longer until SlowDatabaseQueries fires.",
+                inject: "{service: billing, fault: db_slow, latency_ms: 1500}", alerts: ["SlowDatabaseQueries"]),
+        failure("pool-exhaustion", "Billing's database pool shrinks to 1 connection until DatabasePoolExhaustion fires.",
+                inject: "{service: billing, fault: db_pool_limit, size: 1}", alerts: ["DatabasePoolExhaustion", "DatabasePoolWaitingRequests"]),
+        failure("database-down", "PostgreSQL is stopped until DatabaseConnectionErrors fires.",
+                inject: "{stop: postgres}", alerts: ["DatabaseConnectionErrors"], hold: "3m"),
+        failure("cache-misses", "Billing bypasses its Redis cache until HighCacheMissRate fires.",
+                inject: "{service: billing, fault: cache_bypass}", alerts: ["HighCacheMissRate"], hold: "13m", recover: "12m"),
+        failure("redis-down", "Redis is stopped until RedisConnectionErrors fires.",
+                inject: "{stop: redis}", alerts: ["RedisConnectionErrors"], hold: "3m"),
+        failure("payment-failures", "The card processor declines 40% of payments until HighPaymentFailureRate fires.",
+                inject: "{service: payment, fault: payment_declines, rate: 0.4}", alerts: ["HighPaymentFailureRate"]),
+        failure("processor-errors", "The card processor fails 20% of payments until PaymentProcessorErrors fires.",
+                inject: "{service: payment, fault: processor_errors, rate: 0.2}", alerts: ["PaymentProcessorErrors"]),
+        failure("invoice-failures", "20% of invoice creations fail until InvoiceGenerationFailures fires.",
+                inject: "{service: billing, fault: invoice_failures, rate: 0.2}", alerts: ["InvoiceGenerationFailures"]),
+        failure("notification-failures", "40% of notification deliveries fail until NotificationDeliveryFailures fires.",
+                inject: "{service: notification, fault: notification_failures, rate: 0.4}", alerts: ["NotificationDeliveryFailures"]),
+        failure("memory-high", "Billing holds 1.2 GiB of ballast until HighMemoryUsage fires.",
+                inject: "{service: billing, fault: memory_ballast, megabytes: 1200}", alerts: ["HighMemoryUsage"], hold: "13m"),
+        failure("memory-critical", "Billing holds 2.2 GiB of ballast until CriticalMemoryUsage fires.",
+                inject: "{service: billing, fault: memory_ballast, megabytes: 2200}", alerts: ["CriticalMemoryUsage", "HighMemoryUsage"]),
+        failure("cpu-high", "Billing burns a core until HighCPUUsage fires.",
+                inject: "{service: billing, fault: cpu_burn, cores: 1}", alerts: ["HighCPUUsage"], hold: "17m", recover: "10m"),
+        failure("service-down", "The notification service is stopped until ServiceDown fires.",
+                inject: "{stop: notification}", alerts: ["ServiceDown"], hold: "3m", recover: "3m"),
+    ]
+
+    static var names: [String] { all.map(\.name) }
+
+    static func scenario(named name: String) throws(ConfigurationError) -> Scenario? {
+        guard let entry = all.first(where: { $0.name == name }) else { return nil }
+        return try ScenarioFile.parse(entry.yaml, defaultName: name)
+    }
+}

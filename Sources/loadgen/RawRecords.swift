@@ -1,0 +1,144 @@
+import Foundation
+import Synchronization
+
+/// Writes the run as NDJSON: a `run` line, one `request` line per request (dropped ones
+/// too), a `phase` line as each phase ends, `alert` and `fault` lines, and an `end` line.
+/// `loadgen report` rebuilds the summary from it.
+final class RawRecordWriter: Sendable {
+    static let schema = "cloudbill.loadgen.raw/v1"
+    /// Guards the file and its write buffer; taken once per request.
+    private let state: Mutex<(handle: FileHandle, buffer: [UInt8])>
+
+    init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw ConfigurationError(field: "--raw", message: "cannot create \(path)")
+        }
+        state = Mutex((try FileHandle(forWritingTo: URL(fileURLWithPath: path)), []))
+    }
+
+    private func append(_ line: String, flush: Bool = false) {
+        state.withLock { state in
+            state.buffer.append(contentsOf: line.utf8)
+            state.buffer.append(0x0A)
+            if flush || state.buffer.count > 1 << 16 {
+                state.handle.write(Data(state.buffer))
+                state.buffer.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    private func append(object: [String: Any], flush: Bool = true) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        append(String(decoding: data, as: UTF8.self), flush: flush)
+    }
+
+    func writeHeader(scenario: Scenario, seed: UInt64, gatewayURL: String, settings: RunSettings) {
+        let scenarioJSON = (try? JSONEncoder().encode(scenario)).flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? [:]
+        append(object: [
+            "type": "run", "schema": Self.schema, "scenario": scenarioJSON, "seed": String(seed), "gateway_url": gatewayURL,
+            "connections": settings.connections, "max_in_flight": settings.maxInFlight, "timeout_s": settings.timeout,
+            "started_at": ISO8601DateFormatter().string(from: Date()),
+        ])
+    }
+
+    func write(_ record: RequestRecord) {
+        var line = "{\"type\":\"request\",\"phase\":\(record.phase),\"seq\":\(record.sequence),\"tenant\":\(record.tenant),\"op\":\"\(record.operation.rawValue)\",\"intended_us\":\(record.intended)"
+        if let sent = record.sent { line += ",\"sent_us\":\(sent)" }
+        if let completed = record.completed { line += ",\"completed_us\":\(completed)" }
+        if let status = record.status { line += ",\"status\":\(status)" }
+        line += ",\"result\":\"\(record.result?.rawValue ?? "dropped")\"}"
+        append(line)
+    }
+
+    func writePhase(index: Int, name: String, start: Double, end: Double, scheduled: Int) {
+        append(object: ["type": "phase", "index": index, "name": name, "start_s": start, "end_s": end, "scheduled": scheduled])
+    }
+
+    func writeAlerts(_ observations: [AlertObservation]) {
+        for observation in observations {
+            guard let data = try? JSONEncoder().encode(observation), var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { continue }
+            object["type"] = "alert"
+            append(object: object)
+        }
+    }
+
+    func writeEvent(_ event: FaultEvent) {
+        append(object: ["type": "fault", "at_s": event.at, "action": event.action, "ok": event.succeeded, "detail": event.detail])
+    }
+
+    func finish(interrupted: Bool) {
+        append(object: ["type": "end", "interrupted": interrupted])
+        state.withLock { state in try? state.handle.close() }
+    }
+}
+
+/// A saved raw run, read back.
+struct RawRun {
+    var scenario: Scenario
+    var seed: UInt64
+    var gatewayURL: String
+    var record: RunRecord
+    var alerts: [AlertObservation]
+    var faults: [FaultEvent]
+
+    static func read(path: String) throws(ConfigurationError) -> RawRun {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(field: "RAW", message: "cannot read \(path)")
+        }
+        var scenario: Scenario?
+        var seed: UInt64 = 0
+        var gatewayURL = ""
+        var tallies: [Int: PhaseTally] = [:]
+        var phaseLines: [(Int, String, Double, Double, Int)] = []
+        var alerts: [AlertObservation] = []
+        var faults: [FaultEvent] = []
+        var interrupted = false
+        var startedAt = Date()
+        for (number, line) in data.split(separator: 0x0A).enumerated() where !line.isEmpty {
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any], let type = object["type"] as? String else {
+                throw ConfigurationError(field: "RAW line \(number + 1)", message: "not a JSON record")
+            }
+            switch type {
+            case "run":
+                guard object["schema"] as? String == RawRecordWriter.schema, let scenarioObject = object["scenario"],
+                      let scenarioData = try? JSONSerialization.data(withJSONObject: scenarioObject),
+                      let decoded = try? JSONDecoder().decode(Scenario.self, from: scenarioData)
+                else { throw ConfigurationError(field: "RAW line \(number + 1)", message: "not a \(RawRecordWriter.schema) header") }
+                scenario = decoded
+                seed = UInt64(object["seed"] as? String ?? "") ?? 0
+                gatewayURL = object["gateway_url"] as? String ?? ""
+                if let text = object["started_at"] as? String, let date = ISO8601DateFormatter().date(from: text) { startedAt = date }
+            case "request":
+                let phase = object["phase"] as? Int ?? 0
+                let resultText = object["result"] as? String ?? "dropped"
+                let record = RequestRecord(
+                    phase: phase, sequence: object["seq"] as? Int ?? 0, tenant: object["tenant"] as? Int ?? 0,
+                    operation: Operation(rawValue: object["op"] as? String ?? "") ?? .ping,
+                    intended: (object["intended_us"] as? NSNumber)?.uint64Value ?? 0,
+                    sent: (object["sent_us"] as? NSNumber)?.uint64Value, completed: (object["completed_us"] as? NSNumber)?.uint64Value,
+                    status: object["status"] as? Int, result: ResultClass(rawValue: resultText)
+                )
+                tallies[phase, default: PhaseTally()].record(record)
+            case "phase":
+                phaseLines.append((object["index"] as? Int ?? 0, object["name"] as? String ?? "", (object["start_s"] as? NSNumber)?.doubleValue ?? 0,
+                                   (object["end_s"] as? NSNumber)?.doubleValue ?? 0, object["scheduled"] as? Int ?? 0))
+            case "alert":
+                if let decoded = try? JSONDecoder().decode(AlertObservation.self, from: Data(line)) { alerts.append(decoded) }
+            case "fault":
+                faults.append(FaultEvent(at: (object["at_s"] as? NSNumber)?.doubleValue ?? 0, action: object["action"] as? String ?? "",
+                                         succeeded: object["ok"] as? Bool ?? false, detail: object["detail"] as? String ?? ""))
+            case "end":
+                interrupted = object["interrupted"] as? Bool ?? false
+            default:
+                continue
+            }
+        }
+        guard let scenario else { throw ConfigurationError(field: "RAW", message: "\(path) has no run header") }
+        let phases = phaseLines.compactMap { line -> PhaseRun? in
+            guard line.0 < scenario.phases.count else { return nil }
+            return PhaseRun(index: line.0, phase: scenario.phases[line.0], start: line.2, end: line.3, scheduled: line.4, tally: tallies[line.0] ?? PhaseTally())
+        }
+        return RawRun(scenario: scenario, seed: seed, gatewayURL: gatewayURL,
+                      record: RunRecord(startedAt: startedAt, phases: phases, timeline: [], wasInterrupted: interrupted), alerts: alerts, faults: faults)
+    }
+}

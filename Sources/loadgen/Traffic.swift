@@ -1,0 +1,248 @@
+import Foundation
+import Synchronization
+
+/// What actually ran for a planned request: the operation (after falling back when the
+/// tenant had no id to use yet) and how it ended.
+struct ExecutedRequest: Sendable {
+    let operation: Operation
+    let status: Int?
+    let result: ResultClass
+}
+
+/// Sends the requests of a mix.
+protocol TrafficSource: Sendable {
+    func execute(_ request: PlannedRequest) async -> ExecutedRequest
+}
+
+/// One GET on one URL: stubs and benchmarks.
+struct PingTraffic: TrafficSource {
+    let transport: Transport
+    let url: String
+
+    func execute(_ request: PlannedRequest) async -> ExecutedRequest {
+        do {
+            let answer = try await transport.send("GET", url)
+            return ExecutedRequest(operation: .ping, status: answer.status, result: ResultClass(status: answer.status))
+        } catch {
+            return ExecutedRequest(operation: .ping, status: nil, result: error.kind)
+        }
+    }
+}
+
+/// Why the tenants could not be set up.
+enum BootstrapError: Error, CustomStringConvertible {
+    case unreachable(String)
+    case rejected(String)
+
+    var description: String {
+        switch self {
+        case .unreachable(let detail): return "the gateway cannot be reached: \(detail)"
+        case .rejected(let detail): return "the gateway refused to create a tenant: \(detail)"
+        }
+    }
+}
+
+/// A tenant's credentials and the ids its earlier requests created.
+struct TenantState: Sendable {
+    let tenantID: String
+    let apiKey: String
+    var token: String
+    var tokenIssued: ContinuousClock.Instant
+    var customers: [String] = []
+    var invoices: [String] = []
+    var openInvoices: [String] = []
+    var payments: [String] = []
+    var notifications: [String] = []
+
+    static let keptIDs = 200
+
+    static func remember(_ id: String, in list: inout [String]) {
+        if list.count >= keptIDs { list.removeFirst(list.count - keptIDs + 1) }
+        list.append(id)
+    }
+}
+
+/// A tenant and its lock: requests of different tenants never wait on each other.
+final class TenantSession: Sendable {
+    /// Guards the tenant's token and remembered ids.
+    let state: Mutex<TenantState>
+    init(_ state: TenantState) { self.state = Mutex(state) }
+}
+
+/// Tenants walking CloudBill's real flows through the gateway.
+final class CloudBillTraffic: TrafficSource {
+    let transport: Transport
+    let gatewayURL: String
+    let webhookURL: String
+    let runID: String
+    let tenants: [TenantSession]
+
+    static let tokenLifetime: Duration = .seconds(600)
+
+    private init(transport: Transport, gatewayURL: String, webhookURL: String, runID: String, tenants: [TenantState]) {
+        self.transport = transport
+        self.gatewayURL = gatewayURL
+        self.webhookURL = webhookURL
+        self.runID = runID
+        self.tenants = tenants.map { TenantSession($0) }
+    }
+
+    /// Creates `count` tenants through the admin API and gets each a token.
+    /// `transport` sets them up; `sendingWith` carries the traffic.
+    static func bootstrap(count: Int, transport: Transport, sendingWith trafficTransport: Transport, gatewayURL: String, adminToken: String,
+                          webhookURL: String, runID: String) async throws(BootstrapError) -> CloudBillTraffic {
+        var states: [TenantState] = []
+        for index in 0..<count {
+            let body = json(["name": "loadgen \(runID) tenant \(index + 1)", "webhook_url": webhookURL])
+            let created: HTTPAnswer
+            do {
+                created = try await transport.send("POST", gatewayURL + "/admin/tenants", headers: [("X-Admin-Token", adminToken)], body: body)
+            } catch {
+                throw .unreachable(error.description)
+            }
+            guard created.status == 201 || created.status == 200, let tenantID = created.json?["tenant_id"] as? String, let apiKey = created.json?["api_key"] as? String else {
+                throw .rejected("POST /admin/tenants answered \(created.status): \(String(decoding: created.body, as: UTF8.self))")
+            }
+            let token: String
+            do {
+                let answer = try await transport.send("POST", gatewayURL + "/api/v1/auth/token", body: json(["api_key": apiKey]))
+                guard let value = answer.json?["access_token"] as? String else {
+                    throw BootstrapError.rejected("POST /api/v1/auth/token answered \(answer.status)")
+                }
+                token = value
+            } catch let error as TransportFailure {
+                throw .unreachable(error.description)
+            } catch let error as BootstrapError {
+                throw error
+            } catch {
+                throw .rejected("\(error)")
+            }
+            states.append(TenantState(tenantID: tenantID, apiKey: apiKey, token: token, tokenIssued: .now))
+        }
+        return CloudBillTraffic(transport: trafficTransport, gatewayURL: gatewayURL, webhookURL: webhookURL, runID: runID, tenants: states)
+    }
+
+    static func json(_ object: [String: Any]) -> [UInt8] {
+        Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+    }
+
+    /// The operation that can run now: a read needs something to read, a payment an open
+    /// invoice; without one, the request creates what was missing instead.
+    static func resolve(_ operation: Operation, _ state: TenantState) -> Operation {
+        if ContinuousClock.now - state.tokenIssued > tokenLifetime { return .refreshToken }
+        switch operation {
+        case .readCustomer, .createInvoice: return state.customers.isEmpty ? .createCustomer : operation
+        case .readInvoice: return state.invoices.isEmpty ? resolve(.createInvoice, state) : operation
+        case .createPayment: return state.openInvoices.isEmpty ? resolve(.createInvoice, state) : operation
+        case .readPayment: return state.payments.isEmpty ? resolve(.createPayment, state) : operation
+        case .readNotification: return state.notifications.isEmpty ? .sendEmail : operation
+        default: return operation
+        }
+    }
+
+    func execute(_ request: PlannedRequest) async -> ExecutedRequest {
+        let tenant = tenants[request.tenant]
+        let variant = Int(request.variant)
+        // Chooses the operation and takes what it needs under the tenant's lock.
+        let (operation, token, apiKey, id): (Operation, String, String, String?) = tenant.state.withLock { state in
+            let operation = Self.resolve(request.operation, state)
+            func pick(_ list: [String]) -> String? { list.isEmpty ? nil : list[variant % list.count] }
+            var id: String?
+            switch operation {
+            case .readCustomer, .createInvoice: id = pick(state.customers)
+            case .readInvoice: id = pick(state.invoices)
+            case .createPayment: id = state.openInvoices.popLast()
+            case .readPayment: id = pick(state.payments)
+            case .readNotification: id = pick(state.notifications)
+            default: id = nil
+            }
+            return (operation, state.token, state.apiKey, id)
+        }
+        let api = gatewayURL + "/api/v1"
+        var headers = [("Authorization", "Bearer \(token)")]
+        let method: String
+        let url: String
+        var body: [UInt8]?
+        switch operation {
+        case .refreshToken:
+            method = "POST"; url = api + "/auth/token"; headers = []
+            body = Self.json(["api_key": apiKey])
+        case .createCustomer:
+            method = "POST"; url = api + "/customers"
+            body = Self.json(["name": "Customer \(request.sequence)", "email": "c\(request.sequence)@example.com"])
+        case .readCustomer:
+            method = "GET"; url = api + "/customers/\(id ?? "")"
+        case .createInvoice:
+            method = "POST"; url = api + "/invoices"
+            let currencies = ["USD", "USD", "USD", "EUR", "GBP"]
+            body = Self.json([
+                "customer_id": id ?? "", "currency": currencies[variant % currencies.count], "tax_rate_bps": 800,
+                "line_items": [["description": "Seats", "quantity": 1 + variant % 9, "unit_amount_cents": 500 + (variant >> 8) % 5000]],
+            ])
+        case .readInvoice:
+            method = "GET"; url = api + "/invoices/\(id ?? "")"
+        case .listInvoices:
+            method = "GET"; url = api + "/invoices?status=open&limit=20"
+        case .createPayment:
+            method = "POST"; url = api + "/payments"
+            let draw = (variant >> 4) % 1000
+            let paymentMethod = draw < 20 ? "pm_declined" : draw < 30 ? "pm_processor_error" : "pm_ok"
+            headers.append(("Idempotency-Key", "lg-\(runID)-\(request.sequence)"))
+            body = Self.json(["invoice_id": id ?? "", "payment_method": paymentMethod])
+        case .readPayment:
+            method = "GET"; url = api + "/payments/\(id ?? "")"
+        case .sendEmail:
+            method = "POST"; url = api + "/notifications"
+            body = Self.json(["type": "email", "recipient": "billing+\(request.sequence)@example.com", "subject": "Your invoice", "body": "Your invoice is ready."])
+        case .sendSMS:
+            method = "POST"; url = api + "/notifications"
+            body = Self.json(["type": "sms", "recipient": "+1415555\(String(format: "%04d", variant % 10000))", "body": "Payment received."])
+        case .sendWebhook:
+            method = "POST"; url = api + "/notifications"
+            body = Self.json(["type": "webhook", "recipient": webhookURL, "subject": "invoice.created", "body": "{\"event\":\"invoice.created\"}"])
+        case .readNotification:
+            method = "GET"; url = api + "/notifications/\(id ?? "")"
+        case .ping:
+            method = "GET"; url = gatewayURL + "/health"
+        }
+        let answer: HTTPAnswer
+        do {
+            answer = try await transport.send(method, url, headers: headers, body: body)
+        } catch {
+            if operation == .createPayment, let id { tenant.state.withLock { $0.openInvoices.append(id) } }
+            return ExecutedRequest(operation: operation, status: nil, result: error.kind)
+        }
+        remember(operation, answer, tenant: tenant, takenInvoice: id)
+        return ExecutedRequest(operation: operation, status: answer.status, result: ResultClass(status: answer.status))
+    }
+
+    private func remember(_ operation: Operation, _ answer: HTTPAnswer, tenant: TenantSession, takenInvoice: String?) {
+        let succeeded = (200..<300).contains(answer.status)
+        switch operation {
+        case .refreshToken:
+            guard succeeded, let token = answer.json?["access_token"] as? String else { return }
+            tenant.state.withLock { $0.token = token; $0.tokenIssued = .now }
+        case .createCustomer:
+            guard succeeded, let id = answer.json?["id"] as? String else { return }
+            tenant.state.withLock { TenantState.remember(id, in: &$0.customers) }
+        case .createInvoice:
+            guard succeeded, let id = answer.json?["id"] as? String else { return }
+            tenant.state.withLock { TenantState.remember(id, in: &$0.invoices); TenantState.remember(id, in: &$0.openInvoices) }
+        case .createPayment:
+            if succeeded, let id = answer.json?["id"] as? String {
+                let failed = (answer.json?["status"] as? String) == "failed"
+                tenant.state.withLock {
+                    TenantState.remember(id, in: &$0.payments)
+                    if failed, let invoice = takenInvoice { $0.openInvoices.append(invoice) }
+                }
+            } else if answer.status >= 500, let invoice = takenInvoice {
+                tenant.state.withLock { $0.openInvoices.append(invoice) }
+            }
+        case .sendEmail, .sendSMS, .sendWebhook:
+            guard succeeded, let id = answer.json?["id"] as? String else { return }
+            tenant.state.withLock { TenantState.remember(id, in: &$0.notifications) }
+        default:
+            return
+        }
+    }
+}
