@@ -2,8 +2,7 @@ import Foundation
 
 /// Everything loadgen knows about the fault admin API (issue 7), in one place: which
 /// service listens where, which fault kinds exist with which parameters, and the JSON
-/// plan sent with `PUT /admin/faults`. Align `plan(kind:parameters:)` with
-/// docs/faults.md when its format changes.
+/// body sent with `PUT /admin/faults/{kind}`, as docs/faults.md describes them.
 enum FaultCatalog {
     static let servicePorts: [String: Int] = [
         "gateway": 8080, "auth": 3001, "billing": 3002, "payment": 3003, "notification": 3004,
@@ -15,19 +14,21 @@ enum FaultCatalog {
     ]
 
     /// Fault kinds and the parameters each takes (every kind also takes `duration_s`).
+    /// Names and meanings are the fault API's own (docs/faults.md); `latency` is sent with
+    /// the `fixed` distribution, so its `delay_ms` is the added delay.
     static let kinds: [String: [String]] = [
         "http_errors": ["rate", "status"],
-        "latency": ["latency_ms", "rate"],
-        "db_slow": ["latency_ms"],
-        "db_pool_limit": ["size"],
-        "cache_flush": [],
-        "cache_bypass": [],
+        "latency": ["delay_ms", "rate"],
+        "db_slow": ["sleep_ms"],
+        "db_pool_limit": ["max_connections"],
+        "cache_flush": ["interval_ms"],
+        "cache_bypass": ["rate"],
         "payment_declines": ["rate"],
         "processor_errors": ["rate"],
         "invoice_failures": ["rate"],
         "notification_failures": ["rate"],
-        "memory_ballast": ["megabytes"],
-        "cpu_burn": ["cores"],
+        "memory_ballast": ["mb"],
+        "cpu_burn": ["share"],
     ]
 
     static let path = "/admin/faults"
@@ -42,13 +43,16 @@ enum FaultCatalog {
         return components.string ?? "http://127.0.0.1:\(port)"
     }
 
-    /// The body of `PUT /admin/faults`: `{"faults":[{"kind":K, PARAMETERS...}]}`.
+    /// The path that sets one fault and leaves the service's others as they are.
+    static func path(of kind: String) -> String { path + "/" + kind }
+
+    /// The body of `PUT /admin/faults/{kind}`: the fault's parameters.
     static func plan(kind: String, parameters: [String: Double]) -> Data {
-        var fault: [String: Any] = ["kind": kind]
+        var fault: [String: Any] = [:]
         for (key, value) in parameters {
             fault[key] = value == value.rounded() && abs(value) < 1e15 ? Int64(value) as Any : value as Any
         }
-        let document: [String: Any] = ["faults": [fault]]
-        return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data()
+        if kind == "latency" { fault["distribution"] = "fixed" }
+        return (try? JSONSerialization.data(withJSONObject: fault, options: [.sortedKeys])) ?? Data()
     }
 }

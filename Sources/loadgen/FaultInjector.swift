@@ -33,7 +33,7 @@ final class FaultInjector: Sendable {
         let (succeeded, detail): (Bool, String)
         switch action {
         case .service(let service, let kind, let parameters):
-            let url = FaultCatalog.baseURL(of: service, gatewayURL: gatewayURL) + FaultCatalog.path
+            let url = FaultCatalog.baseURL(of: service, gatewayURL: gatewayURL) + FaultCatalog.path(of: kind)
             (succeeded, detail) = await send("PUT", url, body: Array(FaultCatalog.plan(kind: kind, parameters: parameters)))
         case .stop(let component):
             (succeeded, detail) = await Self.stack(stackScript, ["stop", component])
@@ -67,7 +67,9 @@ final class FaultInjector: Sendable {
 
     private func send(_ method: String, _ url: String, body: [UInt8]?) async -> (Bool, String) {
         do {
-            let answer = try await transport.send(method, url, headers: [(FaultCatalog.adminHeader, adminToken)], body: body)
+            var headers = [(FaultCatalog.adminHeader, adminToken)]
+            if body != nil { headers.append(("Content-Type", "application/json")) }
+            let answer = try await transport.send(method, url, headers: headers, body: body)
             let text = String(decoding: answer.body.prefix(300), as: UTF8.self)
             return ((200..<300).contains(answer.status), "\(method) \(url) → \(answer.status) \(text)")
         } catch {

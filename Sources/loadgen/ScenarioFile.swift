@@ -13,7 +13,7 @@ import Yams
 /// thresholds: ["alert fired"]
 /// phases:
 ///   - {name: baseline, duration: 1m, rate: 1x}
-///   - {name: inject, duration: 10s, inject: [{service: billing, fault: latency, latency_ms: 600}]}
+///   - {name: inject, duration: 10s, inject: [{service: billing, fault: latency, delay_ms: 600}]}
 ///   - {name: hold, duration: 8m, until: alerts_firing}
 ///   - {name: clear, duration: 10s, clear: true}
 ///   - {name: recover, duration: 6m, until: alerts_resolved, ramp: {from: 1x, to: 1x}}
