@@ -78,7 +78,14 @@ struct PaymentController {
             throw error
         }
         metrics.paymentAttempted(tenant: tenant)
-        let outcome = try await processor.charge(amountCents: invoice.totalCents, currency: invoice.currency, method: method)
+        let outcome: CardProcessor.Outcome
+        do {
+            outcome = try await processor.charge(amountCents: invoice.totalCents, currency: invoice.currency, method: method)
+        } catch {
+            // Nothing was charged: give the key and the invoice back.
+            try? await repository.release(tenant: tenant, id: id)
+            throw error
+        }
         switch outcome {
         case .approved:
             let payment = try await repository.complete(
