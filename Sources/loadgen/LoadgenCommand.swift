@@ -182,6 +182,9 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "Write the versioned JSON summary here.")
     var summaryJSON: String?
 
+    @Option(help: "Write the self-contained HTML report here.")
+    var html: String?
+
     func run() async throws {
         let run: RawRun
         do { run = try RawRun.read(path: raw) } catch { throw LoadgenFailure.badConfiguration(error) }
@@ -189,6 +192,7 @@ struct ReportCommand: AsyncParsableCommand {
                                  alerts: run.alerts, faults: run.faults, thresholds: run.scenario.thresholds)
         print(summary.text())
         if let summaryJSON { try summary.json().write(to: URL(fileURLWithPath: summaryJSON)) }
+        if let html { try HTMLReport(summary: summary, phases: run.record.phases).write(to: html) }
         if summary.exitCode != 0 { throw ExitCode(summary.exitCode) }
     }
 }

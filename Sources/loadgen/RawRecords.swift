@@ -94,6 +94,7 @@ struct RawRun {
         var faults: [FaultEvent] = []
         var interrupted = false
         var startedAt = Date()
+        var timeline = TimelineBuilder()
         for (number, line) in data.split(separator: 0x0A).enumerated() where !line.isEmpty {
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any], let type = object["type"] as? String else {
                 throw ConfigurationError(field: "RAW line \(number + 1)", message: "not a JSON record")
@@ -119,6 +120,7 @@ struct RawRun {
                     status: object["status"] as? Int, result: ResultClass(rawValue: resultText)
                 )
                 tallies[phase, default: PhaseTally()].record(record)
+                timeline.add(record)
             case "phase":
                 phaseLines.append((object["index"] as? Int ?? 0, object["name"] as? String ?? "", (object["start_s"] as? NSNumber)?.doubleValue ?? 0,
                                    (object["end_s"] as? NSNumber)?.doubleValue ?? 0, object["scheduled"] as? Int ?? 0))
@@ -139,6 +141,78 @@ struct RawRun {
             return PhaseRun(index: line.0, phase: scenario.phases[line.0], start: line.2, end: line.3, scheduled: line.4, tally: tallies[line.0] ?? PhaseTally())
         }
         return RawRun(scenario: scenario, seed: seed, gatewayURL: gatewayURL,
-                      record: RunRecord(startedAt: startedAt, phases: phases, timeline: [], wasInterrupted: interrupted), alerts: alerts, faults: faults)
+                      record: RunRecord(startedAt: startedAt, phases: phases, timeline: timeline.finish(phases: phases), wasInterrupted: interrupted),
+                      alerts: alerts, faults: faults)
+    }
+}
+
+/// Rebuilds the per-second timeline from raw request records (`loadgen report`), the way
+/// the engine's reporter counts it live: second `s` covers [s − 1, s) from the run's start;
+/// due and dropped count at the intended time, sent at the sent time, completions, errors
+/// and latency at the completed time.
+///
+/// Memory stays bounded: one small counter row per second of the run, and latency
+/// histograms only for a sliding window of recent seconds. The raw file is written as
+/// requests complete, so completion times arrive almost in order; a second's p50/p99 are
+/// computed and its histogram dropped once completions `window` seconds later have been
+/// seen (a straggler older than that still counts, just not in the percentiles).
+struct TimelineBuilder {
+    private struct Row {
+        var target = 0, sent = 0, completed = 0, errors = 0, dropped = 0
+        var p50 = 0.0, p99 = 0.0
+    }
+    static let window = 5
+    private var rows: [Row] = []
+    private var open: [Int: LatencyHistogram] = [:]
+    private var newestCompleted = 0
+
+    private mutating func row(_ second: Int) -> Int {
+        if rows.count <= second { rows.append(contentsOf: repeatElement(Row(), count: second - rows.count + 1)) }
+        return second
+    }
+
+    private static func second(_ micros: UInt64) -> Int { Int(micros / 1_000_000) + 1 }
+
+    mutating func add(_ record: RequestRecord) {
+        let due = row(Self.second(record.intended))
+        rows[due].target += 1
+        guard let result = record.result else { rows[due].dropped += 1; return }
+        if let sent = record.sent {
+            let index = row(Self.second(sent))
+            rows[index].sent += 1
+        }
+        guard let completed = record.completed else { return }
+        let second = row(Self.second(completed))
+        rows[second].completed += 1
+        if result.isError { rows[second].errors += 1 }
+        if let latency = record.latency, second > newestCompleted - Self.window {
+            open[second, default: makeLatencyHistogram()].recordClamped(latency)
+        }
+        if second > newestCompleted {
+            newestCompleted = second
+            for old in open.keys where old <= newestCompleted - Self.window { close(old) }
+        }
+    }
+
+    private mutating func close(_ second: Int) {
+        guard let histogram = open.removeValue(forKey: second) else { return }
+        rows[second].p50 = histogram.milliseconds(at: 50)
+        rows[second].p99 = histogram.milliseconds(at: 99)
+    }
+
+    /// The points, second 1 onwards; `phases` name the phase of each second.
+    mutating func finish(phases: [PhaseRun]) -> [TimelinePoint] {
+        for second in Array(open.keys) { close(second) }
+        var inFlight = 0
+        var points: [TimelinePoint] = []
+        for second in rows.indices.dropFirst() {
+            let row = rows[second]
+            inFlight += row.target - row.dropped - row.completed
+            let middle = Double(second) - 0.5
+            let phase = phases.last { $0.start <= middle }?.phase.name ?? phases.first?.phase.name ?? ""
+            points.append(TimelinePoint(second: second, phase: phase, target: row.target, sent: row.sent, completed: row.completed, errors: row.errors,
+                                        dropped: row.dropped, inFlight: max(inFlight, 0), p50Milliseconds: row.p50, p99Milliseconds: row.p99))
+        }
+        return points
     }
 }

@@ -39,6 +39,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Write every request as NDJSON here (loadgen report reads it).")
     var raw: String?
 
+    @Option(help: "Write the self-contained HTML report (charts over time, phases, table) here.")
+    var html: String?
+
     @Option(help: "Webhook URL for tenants and webhook notifications (default: a sink loadgen serves on 127.0.0.1).")
     var webhookURL: String?
 
@@ -169,6 +172,11 @@ struct RunCommand: AsyncParsableCommand {
         if let summaryJSON {
             do { try summary.json().write(to: URL(fileURLWithPath: summaryJSON)) } catch {
                 FileHandle.standardError.write(Data("loadgen: cannot write \(summaryJSON): \(error)\n".utf8))
+            }
+        }
+        if let html {
+            do { try HTMLReport(summary: summary, phases: record.phases).write(to: html) } catch {
+                FileHandle.standardError.write(Data("loadgen: cannot write \(html): \(error)\n".utf8))
             }
         }
         return summary
