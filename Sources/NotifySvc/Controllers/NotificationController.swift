@@ -58,19 +58,6 @@ struct NotificationController {
         return try JSONResponse.make(notification)
     }
 
-    struct Receipt: Codable {
-        let paymentID: UUID
-        let invoiceID: UUID
-        let amountCents: Int64?
-        let currency: String?
-        enum CodingKeys: String, CodingKey {
-            case paymentID = "payment_id"
-            case invoiceID = "invoice_id"
-            case amountCents = "amount_cents"
-            case currency
-        }
-    }
-
     struct TenantWebhook: Decodable {
         let webhookURL: String?
         enum CodingKeys: String, CodingKey { case webhookURL = "webhook_url" }
@@ -80,7 +67,7 @@ struct NotificationController {
     @Sendable func createReceipt(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
         try context.requireInternalCaller(request, token: configuration.internalToken)
         let tenant = try context.requireTenant()
-        let receipt = try await request.decodeJSON(as: Receipt.self, context: context)
+        let receipt = try await request.decodeJSON(as: PaymentReceipt.self, context: context)
         guard let url = try await webhookURL(of: tenant, context: context) else { return Response(status: .noContent) }
         let body = String(decoding: try JSONEncoder.iso8601Sorted.encode(receipt), as: UTF8.self)
         let notification = try await repository.create(tenant: tenant, type: .webhook, recipient: url, subject: "payment.receipt", body: body)

@@ -139,22 +139,9 @@ struct PaymentController {
         }
     }
 
-    struct ReceiptRequest: Encodable {
-        let paymentID: UUID
-        let invoiceID: UUID
-        let amountCents: Int64?
-        let currency: String?
-        enum CodingKeys: String, CodingKey {
-            case paymentID = "payment_id"
-            case invoiceID = "invoice_id"
-            case amountCents = "amount_cents"
-            case currency
-        }
-    }
-
     /// Asks Notification for a receipt; a receipt that cannot be queued does not undo the payment.
     private func requestReceipt(_ payment: Payment, tenant: String, context: CloudBillRequestContext) async {
-        let receipt = ReceiptRequest(paymentID: payment.id, invoiceID: payment.invoiceID, amountCents: payment.amountCents, currency: payment.currency)
+        let receipt = PaymentReceipt(paymentID: payment.id, invoiceID: payment.invoiceID, amountCents: payment.amountCents, currency: payment.currency)
         do {
             let response = try await client.sendJSON(
                 .post, configuration.notificationURL, "/internal/receipts", service: "notification-service",
