@@ -27,15 +27,28 @@ final class AlertWatcher: Sendable {
     private let observations: Mutex<[String: AlertObservation]>
     private let origin: ContinuousClock.Instant
 
-    init(prometheusURL: String, expected: [String], transport: Transport, origin: ContinuousClock.Instant) {
+    init(prometheusURL: String, expected: [String], transport: Transport, origin: ContinuousClock.Instant, linger: Double = 0) {
         self.prometheusURL = prometheusURL
+        self.linger = linger
         self.expected = expected
         self.transport = transport
         self.origin = origin
         observations = Mutex(Dictionary(uniqueKeysWithValues: expected.map { ($0, AlertObservation(name: $0)) }))
     }
 
-    var allFiring: Bool { observations.withLock { $0.values.allSatisfy { $0.firingAt != nil } } }
+    /// Seconds every expected alert must have been firing before `allFiring` holds, so that
+    /// Alertmanager's first notification (after its group_wait) goes out before the fault clears.
+    let linger: Double
+
+    var allFiring: Bool {
+        let now = secondsSinceOrigin
+        return observations.withLock { $0.values.allSatisfy { $0.firingAt.map { now - $0 >= linger } ?? false } }
+    }
+
+    private var secondsSinceOrigin: Double {
+        let elapsed = ContinuousClock.now - origin
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
     var allResolved: Bool { observations.withLock { $0.values.allSatisfy { $0.firingAt != nil && $0.resolvedAt != nil } } }
 
     func snapshot() -> [AlertObservation] { observations.withLock { obs in expected.compactMap { obs[$0] } } }
@@ -51,7 +64,7 @@ final class AlertWatcher: Sendable {
             guard let labels = alert["labels"] as? [String: Any], let name = labels["alertname"] as? String, let state = alert["state"] as? String else { continue }
             if states[name] != "firing" { states[name] = state }
         }
-        let now = Double((ContinuousClock.now - origin).components.seconds) + Double((ContinuousClock.now - origin).components.attoseconds) / 1e18
+        let now = secondsSinceOrigin
         observations.withLock { observations in
             for name in expected {
                 var observation = observations[name] ?? AlertObservation(name: name)

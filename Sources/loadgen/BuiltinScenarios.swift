@@ -3,7 +3,9 @@ enum BuiltinScenarios {
     static let steadyThresholds = #"thresholds: ["p99<300ms", "errors<1%", "achieved>=99%"]"#
 
     /// baseline → inject → hold (until the alert fires) → clear → recover (until it resolves).
-    static func failure(_ name: String, _ description: String, inject: String, alerts: [String], hold: String = "8m", recover: String = "8m", rate: Int = 50) -> (String, String) {
+    /// `hold` and `recover` are upper bounds (the phases end as soon as the alerts fire or
+    /// resolve): at least the rule's `for` plus its longest window, with room to spare.
+    static func failure(_ name: String, _ description: String, inject: String, alerts: [String], hold: String = "15m", recover: String = "10m", rate: Int = 50) -> (String, String) {
         let yaml = """
         name: \(name)
         description: \(description)
@@ -69,21 +71,22 @@ enum BuiltinScenarios {
         failure("error-burst", "The gateway answers 10% of requests with 500 until HighErrorRate fires.",
                 inject: "{service: gateway, fault: http_errors, rate: 0.1, status: 500}", alerts: ["HighErrorRate"]),
         failure("critical-error-rate", "The gateway answers 30% of requests with 503 until CriticalErrorRate fires.",
-                inject: "{service: gateway, fault: http_errors, rate: 0.3, status: 503}", alerts: ["CriticalErrorRate", "HighErrorRate"], hold: "6m"),
+                inject: "{service: gateway, fault: http_errors, rate: 0.3, status: 503}", alerts: ["CriticalErrorRate", "HighErrorRate"]),
         failure("latency-p95", "Billing adds 3 s to most requests until HighLatencyP95 fires.",
                 inject: "{service: billing, fault: latency, delay_ms: 3000, rate: 0.5}", alerts: ["HighLatencyP95"]),
         failure("latency-p99", "Billing adds 6 s to some requests until CriticalLatencyP99 fires.",
-                inject: "{service: billing, fault: latency, delay_ms: 6000, rate: 0.05}", alerts: ["CriticalLatencyP99"], hold: "6m"),
+                inject: "{service: billing, fault: latency, delay_ms: 6000, rate: 0.05}", alerts: ["CriticalLatencyP99"]),
         failure("slow-database", "Every billing query takes 1.5 s longer until SlowDatabaseQueries fires.",
                 inject: "{service: billing, fault: db_slow, sleep_ms: 1500}", alerts: ["SlowDatabaseQueries"]),
-        failure("pool-exhaustion", "Billing's database pool shrinks to 1 connection until DatabasePoolExhaustion fires.",
-                inject: "{service: billing, fault: db_pool_limit, max_connections: 1}", alerts: ["DatabasePoolExhaustion", "DatabasePoolWaitingRequests"]),
+        failure("pool-exhaustion", "Billing's database pool shrinks to 2 connections and every query takes 200 ms longer, until DatabasePoolExhaustion fires.",
+                inject: "{service: billing, fault: db_pool_limit, max_connections: 2}, {service: billing, fault: db_slow, sleep_ms: 200}",
+                alerts: ["DatabasePoolExhaustion", "DatabasePoolWaitingRequests"]),
         failure("database-down", "PostgreSQL is stopped until DatabaseConnectionErrors fires.",
-                inject: "{stop: postgres}", alerts: ["DatabaseConnectionErrors"], hold: "3m"),
+                inject: "{stop: postgres}", alerts: ["DatabaseConnectionErrors"], hold: "8m"),
         failure("cache-misses", "Billing bypasses its Redis cache until HighCacheMissRate fires.",
-                inject: "{service: billing, fault: cache_bypass}", alerts: ["HighCacheMissRate"], hold: "13m", recover: "12m"),
+                inject: "{service: billing, fault: cache_bypass}", alerts: ["HighCacheMissRate"], hold: "25m"),
         failure("redis-down", "Redis is stopped until RedisConnectionErrors fires.",
-                inject: "{stop: redis}", alerts: ["RedisConnectionErrors"], hold: "3m"),
+                inject: "{stop: redis}", alerts: ["RedisConnectionErrors"], hold: "8m"),
         failure("payment-failures", "The card processor declines 40% of payments until HighPaymentFailureRate fires.",
                 inject: "{service: payment, fault: payment_declines, rate: 0.4}", alerts: ["HighPaymentFailureRate"]),
         failure("processor-errors", "The card processor fails 20% of payments until PaymentProcessorErrors fires.",
@@ -93,13 +96,35 @@ enum BuiltinScenarios {
         failure("notification-failures", "40% of notification deliveries fail until NotificationDeliveryFailures fires.",
                 inject: "{service: notification, fault: notification_failures, rate: 0.4}", alerts: ["NotificationDeliveryFailures"]),
         failure("memory-high", "Billing holds 1.2 GiB of ballast until HighMemoryUsage fires.",
-                inject: "{service: billing, fault: memory_ballast, mb: 1200}", alerts: ["HighMemoryUsage"], hold: "13m"),
+                inject: "{service: billing, fault: memory_ballast, mb: 1200}", alerts: ["HighMemoryUsage"], hold: "20m"),
         failure("memory-critical", "Billing holds 2.2 GiB of ballast until CriticalMemoryUsage fires.",
                 inject: "{service: billing, fault: memory_ballast, mb: 2200}", alerts: ["CriticalMemoryUsage", "HighMemoryUsage"]),
         failure("cpu-high", "Billing burns a core until HighCPUUsage fires.",
-                inject: "{service: billing, fault: cpu_burn, share: 1}", alerts: ["HighCPUUsage"], hold: "17m", recover: "10m"),
+                inject: "{service: billing, fault: cpu_burn, share: 1}", alerts: ["HighCPUUsage"], hold: "25m"),
         failure("service-down", "The notification service is stopped until ServiceDown fires.",
-                inject: "{stop: notification}", alerts: ["ServiceDown"], hold: "3m", recover: "3m"),
+                inject: "{stop: notification}", alerts: ["ServiceDown"], hold: "8m", recover: "5m"),
+        ("traffic-spike", """
+        name: traffic-spike
+        description: On top of the usual traffic (make demo's, or the tour's at the same base rate), adds 3x the base rate until TrafficSpike fires. The rule compares with the hour that ended 10 minutes ago, so it needs 70 minutes of traffic history first.
+        rate: 50
+        expect_alerts: [TrafficSpike]
+        thresholds: ["alert fired", "achieved>=99%"]
+        phases:
+          - {name: baseline, duration: 1m, rate: 0}
+          - {name: spike, duration: 15m, rate: 3x, until: alerts_firing}
+          - {name: recover, duration: 10m, rate: 0, until: alerts_resolved}
+        """),
+        ("traffic-drop", """
+        name: traffic-drop
+        description: Replaces the usual traffic (stop other load first) - the base rate, then a tenth of it until TrafficDrop fires, then the base rate again. Needs 70 minutes of history at the base rate first.
+        rate: 50
+        expect_alerts: [TrafficDrop]
+        thresholds: ["alert fired", "achieved>=99%"]
+        phases:
+          - {name: baseline, duration: 1m}
+          - {name: drop, duration: 15m, rate: 0.1x, until: alerts_firing}
+          - {name: recover, duration: 10m, until: alerts_resolved}
+        """),
     ]
 
     static var names: [String] { all.map(\.name) }

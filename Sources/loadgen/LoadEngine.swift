@@ -69,6 +69,8 @@ struct RunSettings: Sendable {
     /// Seconds before a request counts as a timeout.
     var timeout = 10.0
     var printsLiveLine = true
+    /// Seconds the expected alerts must have been firing before an `until: alerts_firing` phase ends.
+    var linger = 0.0
 }
 
 /// One second of the run.

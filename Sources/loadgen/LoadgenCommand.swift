@@ -74,6 +74,9 @@ struct ScenarioOptions: ParsableArguments {
     @Option(help: "Total duration (30s, 5m, 1m30s); stretches or shrinks every phase in proportion.")
     var duration: String?
 
+    @Option(help: "Divide every phase's duration by this factor (≥ 1), for alert rules rendered at the same time scale (scripts/timescale.py).")
+    var timeScale: Double = 1
+
     @Flag(help: "Poisson arrivals instead of evenly spaced ones.")
     var poisson = false
 
@@ -104,6 +107,10 @@ struct ScenarioOptions: ParsableArguments {
                 throw ConfigurationError(field: "--duration", message: "'\(duration)' is not a duration such as 30s or 5m")
             }
             resolved = resolved.scaled(toDuration: seconds)
+        }
+        guard timeScale >= 1, timeScale.isFinite else { throw ConfigurationError(field: "--time-scale", message: "must be a number ≥ 1") }
+        if timeScale != 1 {
+            for index in resolved.phases.indices { resolved.phases[index].duration /= timeScale }
         }
         if poisson { resolved.spacing = .poisson }
         if !thresholds.isEmpty {

@@ -45,6 +45,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Webhook URL for tenants and webhook notifications (default: a sink loadgen serves on 127.0.0.1).")
     var webhookURL: String?
 
+    @Option(help: "Keep the fault on this long after the expected alerts fire (30s, 1.5s), so that Alertmanager notifies before it clears.")
+    var linger = "0s"
+
+    @Option(help: "Append every payment the gateway acknowledged here (id TAB status), to check against the database afterwards.")
+    var acknowledgedPayments: String?
+
     @Option(help: "scripts/stack, for faults that stop a component.")
     var stackScript = "scripts/stack"
 
@@ -67,6 +73,9 @@ struct RunCommand: AsyncParsableCommand {
         guard let timeoutSeconds = parseDuration(timeout), timeoutSeconds > 0 else {
             throw LoadgenFailure.badConfiguration(ConfigurationError(field: "--timeout", message: "'\(timeout)' is not a duration"))
         }
+        guard let lingerSeconds = parseDuration(linger), lingerSeconds >= 0 else {
+            throw LoadgenFailure.badConfiguration(ConfigurationError(field: "--linger", message: "'\(linger)' is not a duration"))
+        }
         guard tenants >= 1 else { throw LoadgenFailure.badConfiguration(ConfigurationError(field: "--tenants", message: "must be ≥ 1")) }
         guard connections >= 1, maxInFlight >= 1 else {
             throw LoadgenFailure.badConfiguration(ConfigurationError(field: "--connections", message: "--connections and --max-in-flight must be ≥ 1"))
@@ -77,6 +86,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.maxInFlight = maxInFlight
         settings.timeout = timeoutSeconds
         settings.printsLiveLine = !quiet
+        settings.linger = lingerSeconds
 
         let transport = Transport(connections: connections, timeout: timeoutSeconds)
         let controlTransport = Transport(connections: 4, timeout: 30)
@@ -109,9 +119,13 @@ struct RunCommand: AsyncParsableCommand {
             if let webhookURL { sinkURL = webhookURL } else {
                 do { sinkURL = try WebhookSink().url } catch { throw LoadgenFailure(exitCode: ExitStatus.internalError, message: "\(error)") }
             }
+            var journal: PaymentJournal?
+            if let acknowledgedPayments {
+                do { journal = try PaymentJournal(path: acknowledgedPayments) } catch { throw LoadgenFailure(exitCode: ExitStatus.badConfiguration, message: "\(error)") }
+            }
             do {
                 traffic = try await CloudBillTraffic.bootstrap(count: tenants, transport: controlTransport, sendingWith: transport, gatewayURL: gateway,
-                                                               adminToken: adminToken, webhookURL: sinkURL, runID: runID)
+                                                               adminToken: adminToken, webhookURL: sinkURL, runID: runID, journal: journal)
             } catch {
                 switch error {
                 case .unreachable: throw LoadgenFailure(exitCode: ExitStatus.targetUnreachable, message: error.description)
@@ -133,11 +147,13 @@ struct RunCommand: AsyncParsableCommand {
         let injector = FaultInjector(gatewayURL: gateway, adminToken: adminToken, stackScript: stackScript, transport: controlTransport)
         let watcher = scenario.expectedAlerts.isEmpty ? nil
             : AlertWatcher(prometheusURL: prometheusURL.hasSuffix("/") ? String(prometheusURL.dropLast()) : prometheusURL,
-                           expected: scenario.expectedAlerts, transport: controlTransport, origin: origin)
+                           expected: scenario.expectedAlerts, transport: controlTransport, origin: origin, linger: settings.linger)
         if let watcher, !(await watcher.poll()) {
             FileHandle.standardError.write(Data("loadgen: Prometheus at \(prometheusURL) does not answer; alerts will not be watched\n".utf8))
         }
-        let watching = watcher.map { watcher in Task { await watcher.watch() } }
+        // At a compressed time scale (`--time-scale`) alerts change state sooner: poll sooner.
+        let pollSeconds = max(0.2, 5 / scenarioOptions.timeScale)
+        let watching = watcher.map { watcher in Task { await watcher.watch(every: pollSeconds) } }
         let applyFaults = !noFaults
         let hooks = PhaseHooks(
             phaseStarted: { _, phase, seconds in
@@ -158,6 +174,7 @@ struct RunCommand: AsyncParsableCommand {
         )
         let engine = LoadEngine(scenario: scenario, settings: settings, traffic: traffic, hooks: hooks, raw: rawWriter)
         let record = await engine.run(planner: planner, stop: stop)
+        (traffic as? CloudBillTraffic)?.journal?.close()
         // Whatever happened, no fault outlives the run.
         if injector.hasApplied {
             let seconds = Double((ContinuousClock.now - origin).components.seconds)

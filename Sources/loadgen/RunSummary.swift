@@ -45,8 +45,11 @@ struct PhaseSummary: Sendable, Codable, Equatable {
     let serviceTime: LatencyFigures
     let sendLag: LatencyFigures
     let faults: [String]
+    /// Seconds from the run's start (`started_at_unix`) to this phase's start.
+    var startSeconds: Double = 0
 
     enum CodingKeys: String, CodingKey {
+        case startSeconds = "start_s"
         case name, shape, plannedSeconds = "planned_s", actualSeconds = "actual_s", targetCount = "target_count", targetRate = "target_rate"
         case sent, achievedRate = "achieved_rate", achievedRatio = "achieved_ratio", completed, dropped, errors, errorRatio = "error_ratio"
         case results, latency = "latency_ms", serviceTime = "service_time_ms", sendLag = "send_lag_ms", faults
@@ -104,6 +107,8 @@ struct RunSummary: Sendable, Codable {
     let seed: String
     let gatewayURL: String
     let startedAt: String
+    /// The same instant as seconds since 1970, to the microsecond: harnesses line phases up with Prometheus' clock.
+    let startedAtUnix: Double
     let phases: [PhaseSummary]
     let total: PhaseSummary
     let alerts: [AlertObservation]
@@ -115,7 +120,7 @@ struct RunSummary: Sendable, Codable {
     let timeline: [TimelinePoint]
 
     enum CodingKeys: String, CodingKey {
-        case schema, scenario, seed, gatewayURL = "gateway_url", startedAt = "started_at", phases, total, alerts
+        case schema, scenario, seed, gatewayURL = "gateway_url", startedAt = "started_at", startedAtUnix = "started_at_unix", phases, total, alerts
         case expectedAlerts = "expected_alerts", faults, thresholds, result, exitCode = "exit_code", timeline
     }
 
@@ -124,9 +129,12 @@ struct RunSummary: Sendable, Codable {
         self.seed = String(seed)
         self.gatewayURL = gatewayURL
         startedAt = ISO8601DateFormatter().string(from: record.startedAt)
+        startedAtUnix = (record.startedAt.timeIntervalSince1970 * 1e6).rounded() / 1e6
         phases = record.phases.map { run in
-            PhaseSummary(name: run.phase.name, shape: run.phase.shape.description, plannedSeconds: run.phase.duration, actualSeconds: run.end - run.start,
-                         scheduled: run.scheduled, tally: run.tally, faults: run.phase.inject.map(\.description) + (run.phase.clearsFaults ? ["clear"] : []))
+            var phase = PhaseSummary(name: run.phase.name, shape: run.phase.shape.description, plannedSeconds: run.phase.duration, actualSeconds: run.end - run.start,
+                                     scheduled: run.scheduled, tally: run.tally, faults: run.phase.inject.map(\.description) + (run.phase.clearsFaults ? ["clear"] : []))
+            phase.startSeconds = run.start
+            return phase
         }
         var all = PhaseTally()
         for run in record.phases { all.merge(run.tally) }

@@ -76,11 +76,14 @@ final class CloudBillTraffic: TrafficSource {
     let webhookURL: String
     let runID: String
     let tenants: [TenantSession]
+    /// Where acknowledged payments are written, when asked for.
+    let journal: PaymentJournal?
 
     static let tokenLifetime: Duration = .seconds(600)
 
-    private init(transport: Transport, gatewayURL: String, webhookURL: String, runID: String, tenants: [TenantState]) {
+    private init(transport: Transport, gatewayURL: String, webhookURL: String, runID: String, tenants: [TenantState], journal: PaymentJournal?) {
         self.transport = transport
+        self.journal = journal
         self.gatewayURL = gatewayURL
         self.webhookURL = webhookURL
         self.runID = runID
@@ -90,7 +93,7 @@ final class CloudBillTraffic: TrafficSource {
     /// Creates `count` tenants through the admin API and gets each a token.
     /// `transport` sets them up; `sendingWith` carries the traffic.
     static func bootstrap(count: Int, transport: Transport, sendingWith trafficTransport: Transport, gatewayURL: String, adminToken: String,
-                          webhookURL: String, runID: String) async throws(BootstrapError) -> CloudBillTraffic {
+                          webhookURL: String, runID: String, journal: PaymentJournal? = nil) async throws(BootstrapError) -> CloudBillTraffic {
         var states: [TenantState] = []
         for index in 0..<count {
             let body = json(["name": "loadgen \(runID) tenant \(index + 1)", "webhook_url": webhookURL])
@@ -119,7 +122,7 @@ final class CloudBillTraffic: TrafficSource {
             }
             states.append(TenantState(tenantID: tenantID, apiKey: apiKey, token: token, tokenIssued: .now))
         }
-        return CloudBillTraffic(transport: trafficTransport, gatewayURL: gatewayURL, webhookURL: webhookURL, runID: runID, tenants: states)
+        return CloudBillTraffic(transport: trafficTransport, gatewayURL: gatewayURL, webhookURL: webhookURL, runID: runID, tenants: states, journal: journal)
     }
 
     static func json(_ object: [String: Any]) -> [UInt8] {
@@ -230,7 +233,9 @@ final class CloudBillTraffic: TrafficSource {
             tenant.state.withLock { TenantState.remember(id, in: &$0.invoices); TenantState.remember(id, in: &$0.openInvoices) }
         case .createPayment:
             if succeeded, let id = answer.json?["id"] as? String {
-                let failed = (answer.json?["status"] as? String) == "failed"
+                let status = answer.json?["status"] as? String ?? ""
+                let failed = status == "failed"
+                journal?.record(id: id, status: status)
                 tenant.state.withLock {
                     TenantState.remember(id, in: &$0.payments)
                     if failed, let invoice = takenInvoice { $0.openInvoices.append(invoice) }

@@ -9,10 +9,35 @@ import Testing
             #expect(!scenario.phases.isEmpty)
         }
         let failures = BuiltinScenarios.names.compactMap { try? BuiltinScenarios.scenario(named: $0) }.filter { !$0.expectedAlerts.isEmpty }
-        #expect(failures.count >= 16)
-        for scenario in failures {
+        #expect(failures.count >= 18)
+        for scenario in failures where !scenario.name.hasPrefix("traffic-") {
             #expect(scenario.phases.map(\.name) == ["baseline", "inject", "hold", "clear", "recover"])
         }
+    }
+
+    @Test func trafficScenariosSpikeOnTopAndDropBelowOneFifthUntilTheirAlertFires() throws {
+        let spike = try #require(try BuiltinScenarios.scenario(named: "traffic-spike"))
+        #expect(spike.expectedAlerts == ["TrafficSpike"])
+        #expect(spike.phases.map(\.shape) == [.constant(0), .constant(3 * spike.baseRate), .constant(0)])
+        #expect(spike.phases[1].until == .firing && spike.phases[2].until == .resolved)
+        let drop = try #require(try BuiltinScenarios.scenario(named: "traffic-drop"))
+        #expect(drop.expectedAlerts == ["TrafficDrop"])
+        guard case .constant(let low) = drop.phases[1].shape else { Issue.record("drop is not constant"); return }
+        #expect(low < 0.2 * drop.baseRate && drop.phases[1].until == .firing)
+        #expect(drop.phases[2].shape == .constant(drop.baseRate) && drop.phases[2].until == .resolved)
+    }
+
+    @Test func timeScaleDividesEveryPhaseDurationAndKeepsTheRates() throws {
+        let real = try ScenarioOptions.parse(["error-burst"]).resolve()
+        let fast = try ScenarioOptions.parse(["error-burst", "--time-scale", "30"]).resolve()
+        #expect(fast.phases.count == real.phases.count)
+        for (original, scaled) in zip(real.phases, fast.phases) {
+            #expect(abs(scaled.duration - original.duration / 30) < 1e-9)
+            #expect(scaled.shape == original.shape && scaled.inject == original.inject && scaled.until == original.until)
+        }
+        #expect(throws: ConfigurationError.self) { try ScenarioOptions.parse(["error-burst", "--time-scale", "0.5"]).resolve() }
+        let options = try ScenarioOptions.parse(["error-burst", "--time-scale", "0"])
+        do { _ = try options.resolve() } catch { #expect(error.field == "--time-scale") }
     }
 
     @Test func spikeDoublesAndDropFallsUnderTwentyPercent() throws {
