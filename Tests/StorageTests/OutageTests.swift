@@ -99,4 +99,35 @@ import Testing
             await cache.close()
         }
     }
+
+    /// Every pooled connection was open when Redis restarted; none was used while it was
+    /// down. Afterwards each one's socket is closed at the other end, which must not show
+    /// as a connection error: Redis is fine, so the command goes through on a new connection.
+    @Test func connectionsIdleDuringARedisRestartReportNoErrorAfterwards() async throws {
+        try await RedisServer.with { redis in
+            let metrics = ServiceMetrics(service: "storage-test")
+            let cache = Cache(configuration: RedisConfiguration(port: redis.port, connections: 4), metrics: metrics.cache)
+            func connectionErrors() -> Double {
+                Exposition(String(decoding: metrics.exposition(), as: UTF8.self)).value("redis_errors_total", ["error_type": "connection"]) ?? 0
+            }
+            // Opens all four connections: 16 writes at once.
+            let opened = await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<16 { group.addTask { await cache.set("warm:\(index)", "v", ttl: .seconds(60), tenant: nil) } }
+                return await group.reduce(true) { $0 && $1 }
+            }
+            #expect(opened)
+            #expect(connectionErrors() == 0)
+
+            try await redis.stop()
+            try await redis.start()
+            let written = await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<16 { group.addTask { await cache.set("after:\(index)", "v", ttl: .seconds(60), tenant: nil) } }
+                return await group.reduce(true) { $0 && $1 }
+            }
+            for index in 0..<8 { #expect(await cache.set("serial:\(index)", "v", ttl: .seconds(60), tenant: nil)) }
+            #expect(written)
+            #expect(connectionErrors() == 0)
+            await cache.close()
+        }
+    }
 }

@@ -34,25 +34,42 @@ final class RedisConnection: Sendable {
     }
 
     /// Writes the commands in one go and reads one reply per command (blocking).
+    ///
+    /// A connection that sat idle while Redis restarted is closed at the other end: its
+    /// first exchange afterwards fails at once. That failure says nothing about Redis now,
+    /// so the exchange is tried once more on a new connection; only a second failure (or a
+    /// timeout, after which the command may have run) is the caller's error. Without this,
+    /// every idle connection of the pool would report one connection error whenever it
+    /// was next used, minutes after Redis came back.
     func pipeline(_ commands: [[[UInt8]]]) throws(CacheError) -> [RedisReply] {
         try link.withLock { (link) throws(CacheError) -> [RedisReply] in
-            let context = try connectedContext(&link)
-            for command in commands {
-                let appended = Self.withArgv(command) { argc, argv, lengths in
-                    redisAppendCommandArgv(context, argc, argv, lengths)
-                }
-                guard appended == REDIS_OK else { throw fail(&link) }
+            let reused = link.context != nil
+            do throws(CacheError) {
+                return try exchange(commands, &link)
+            } catch {
+                guard error == .unavailable, reused else { throw error }
+                return try exchange(commands, &link)
             }
-            var replies: [RedisReply] = []
-            replies.reserveCapacity(commands.count)
-            for _ in commands {
-                var raw: UnsafeMutableRawPointer?
-                guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw fail(&link) }
-                defer { freeReplyObject(raw) }
-                replies.append(Self.copy(raw.assumingMemoryBound(to: redisReply.self)))
-            }
-            return replies
         }
+    }
+
+    private func exchange(_ commands: [[[UInt8]]], _ link: inout Link) throws(CacheError) -> [RedisReply] {
+        let context = try connectedContext(&link)
+        for command in commands {
+            let appended = Self.withArgv(command) { argc, argv, lengths in
+                redisAppendCommandArgv(context, argc, argv, lengths)
+            }
+            guard appended == REDIS_OK else { throw fail(&link) }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw fail(&link) }
+            defer { freeReplyObject(raw) }
+            replies.append(Self.copy(raw.assumingMemoryBound(to: redisReply.self)))
+        }
+        return replies
     }
 
     func close() {
