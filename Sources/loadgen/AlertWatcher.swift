@@ -27,8 +27,13 @@ final class AlertWatcher: Sendable {
     private let observations: Mutex<[String: AlertObservation]>
     private let origin: ContinuousClock.Instant
 
-    init(prometheusURL: String, expected: [String], transport: Transport, origin: ContinuousClock.Instant, linger: Double = 0) {
+    /// Only alerts with one of these `service` labels count (nil: any): a scenario that
+    /// burns billing's CPU waits for billing's HighCPUUsage, not another service's.
+    let services: Set<String>?
+
+    init(prometheusURL: String, expected: [String], transport: Transport, origin: ContinuousClock.Instant, linger: Double = 0, services: Set<String>? = nil) {
         self.prometheusURL = prometheusURL
+        self.services = services
         self.linger = linger
         self.expected = expected
         self.transport = transport
@@ -62,6 +67,7 @@ final class AlertWatcher: Sendable {
         var states: [String: String] = [:]
         for alert in alerts {
             guard let labels = alert["labels"] as? [String: Any], let name = labels["alertname"] as? String, let state = alert["state"] as? String else { continue }
+            if let services, !services.contains(labels["service"] as? String ?? "") { continue }
             if states[name] != "firing" { states[name] = state }
         }
         let now = secondsSinceOrigin

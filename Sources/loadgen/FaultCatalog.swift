@@ -8,6 +8,12 @@ enum FaultCatalog {
         "gateway": 8080, "auth": 3001, "billing": 3002, "payment": 3003, "notification": 3004,
     ]
 
+    /// The `service` label each service puts on its metrics, and so on its alerts.
+    static let serviceLabels: [String: String] = [
+        "gateway": "api-gateway", "auth": "auth-service", "billing": "billing-service",
+        "payment": "payment-service", "notification": "notification-service",
+    ]
+
     /// Names `scripts/stack stop|start` accepts.
     static let stackComponents: Set<String> = [
         "postgres", "redis", "gateway", "auth", "billing", "payment", "notification", "prometheus", "alertmanager",

@@ -147,7 +147,8 @@ struct RunCommand: AsyncParsableCommand {
         let injector = FaultInjector(gatewayURL: gateway, adminToken: adminToken, stackScript: stackScript, transport: controlTransport)
         let watcher = scenario.expectedAlerts.isEmpty ? nil
             : AlertWatcher(prometheusURL: prometheusURL.hasSuffix("/") ? String(prometheusURL.dropLast()) : prometheusURL,
-                           expected: scenario.expectedAlerts, transport: controlTransport, origin: origin, linger: settings.linger)
+                           expected: scenario.expectedAlerts, transport: controlTransport, origin: origin, linger: settings.linger,
+                           services: scenario.watchedServices)
         if let watcher, !(await watcher.poll()) {
             FileHandle.standardError.write(Data("loadgen: Prometheus at \(prometheusURL) does not answer; alerts will not be watched\n".utf8))
         }

@@ -15,6 +15,24 @@ struct Scenario: Sendable, Codable, Equatable {
     var totalDuration: Double { phases.reduce(0) { $0 + $1.duration } }
 
     /// The same scenario with every phase stretched so that the run lasts `total` seconds.
+    /// The `service` labels an expected alert must carry to count: those of the services the
+    /// scenario's faults act on. nil (any service) when a fault stops something every service
+    /// uses (PostgreSQL, Redis) or the scenario injects nothing (traffic changes).
+    var watchedServices: Set<String>? {
+        var labels: Set<String> = []
+        for action in phases.flatMap(\.inject) {
+            switch action {
+            case .service(let service, _, _):
+                guard let label = FaultCatalog.serviceLabels[service] else { return nil }
+                labels.insert(label)
+            case .stop(let component):
+                guard let label = FaultCatalog.serviceLabels[component] else { return nil }
+                labels.insert(label)
+            }
+        }
+        return labels.isEmpty ? nil : labels
+    }
+
     func scaled(toDuration total: Double) -> Scenario {
         var copy = self
         let factor = total / max(totalDuration, 0.001)

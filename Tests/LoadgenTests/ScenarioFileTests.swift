@@ -27,6 +27,14 @@ import Testing
         #expect(drop.phases[2].shape == .constant(drop.baseRate) && drop.phases[2].until == .resolved)
     }
 
+    @Test func anExpectedAlertCountsOnlyFromTheServiceTheFaultActsOn() throws {
+        #expect(try BuiltinScenarios.scenario(named: "cpu-high")?.watchedServices == ["billing-service"])
+        #expect(try BuiltinScenarios.scenario(named: "error-burst")?.watchedServices == ["api-gateway"])
+        #expect(try BuiltinScenarios.scenario(named: "service-down")?.watchedServices == ["notification-service"])
+        #expect(try BuiltinScenarios.scenario(named: "database-down")?.watchedServices == nil)
+        #expect(try BuiltinScenarios.scenario(named: "traffic-spike")?.watchedServices == nil)
+    }
+
     @Test func timeScaleDividesEveryPhaseDurationAndKeepsTheRates() throws {
         let real = try ScenarioOptions.parse(["error-burst"]).resolve()
         let fast = try ScenarioOptions.parse(["error-burst", "--time-scale", "30"]).resolve()
