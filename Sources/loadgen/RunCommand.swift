@@ -45,6 +45,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Webhook URL for tenants and webhook notifications (default: a sink loadgen serves on 127.0.0.1).")
     var webhookURL: String?
 
+    @Option(help: "Reuse the tenants saved in this file (tenant_id TAB api_key a line) instead of creating new ones; when it does not exist, create --tenants and save them there. Runs sharing tenants should share --webhook-url.")
+    var tenantsFile: String?
+
     @Option(help: "Keep the fault on this long after the expected alerts fire (30s, 1.5s), so that Alertmanager notifies before it clears.")
     var linger = "0s"
 
@@ -123,16 +126,43 @@ struct RunCommand: AsyncParsableCommand {
             if let acknowledgedPayments {
                 do { journal = try PaymentJournal(path: acknowledgedPayments) } catch { throw LoadgenFailure(exitCode: ExitStatus.badConfiguration, message: "\(error)") }
             }
+            var saved: [(tenantID: String, apiKey: String)] = []
+            if let tenantsFile, let text = try? String(contentsOfFile: tenantsFile, encoding: .utf8) {
+                for line in text.split(separator: "\n") {
+                    let fields = line.split(separator: "\t").map(String.init)
+                    guard fields.count == 2 else {
+                        throw LoadgenFailure.badConfiguration(ConfigurationError(field: "--tenants-file", message: "\(tenantsFile): a line is not tenant_id TAB api_key"))
+                    }
+                    saved.append((fields[0], fields[1]))
+                }
+            }
             do {
-                traffic = try await CloudBillTraffic.bootstrap(count: tenants, transport: controlTransport, sendingWith: transport, gatewayURL: gateway,
-                                                               adminToken: adminToken, webhookURL: sinkURL, runID: runID, journal: journal)
-            } catch {
+                if saved.isEmpty {
+                    let created = try await CloudBillTraffic.bootstrap(count: tenants, transport: controlTransport, sendingWith: transport, gatewayURL: gateway,
+                                                                       adminToken: adminToken, webhookURL: sinkURL, runID: runID, journal: journal)
+                    if let tenantsFile {
+                        do { try created.savedTenants.write(toFile: tenantsFile, atomically: true, encoding: .utf8) } catch {
+                            throw LoadgenFailure(exitCode: ExitStatus.badConfiguration, message: "cannot write \(tenantsFile): \(error)")
+                        }
+                    }
+                    traffic = created
+                } else {
+                    traffic = try await CloudBillTraffic.resume(saved: saved, transport: controlTransport, sendingWith: transport, gatewayURL: gateway,
+                                                                webhookURL: sinkURL, runID: runID, journal: journal)
+                }
+            } catch let failure as LoadgenFailure {
+                throw failure
+            } catch let error as BootstrapError {
                 switch error {
                 case .unreachable: throw LoadgenFailure(exitCode: ExitStatus.targetUnreachable, message: error.description)
                 case .rejected: throw LoadgenFailure(exitCode: ExitStatus.badConfiguration, message: error.description + " (check --admin-token)")
                 }
+            } catch {
+                throw LoadgenFailure(exitCode: ExitStatus.internalError, message: "\(error)")
             }
-            planner = RequestPlanner(seed: seed, tenants: TenantWeights(count: tenants, exponent: zipfExponent, seed: seed))
+            // Saved tenants may be more or fewer than --tenants.
+            let tenantCount = (traffic as? CloudBillTraffic)?.tenants.count ?? tenants
+            planner = RequestPlanner(seed: seed, tenants: TenantWeights(count: tenantCount, exponent: zipfExponent, seed: seed))
         }
 
         let rawWriter: RawRecordWriter?

@@ -125,6 +125,32 @@ final class CloudBillTraffic: TrafficSource {
         return CloudBillTraffic(transport: trafficTransport, gatewayURL: gatewayURL, webhookURL: webhookURL, runID: runID, tenants: states, journal: journal)
     }
 
+    /// Tenants another run created and saved (`--tenants-file`): one `tenant_id<TAB>api_key`
+    /// a line. Each gets a fresh token; nothing is created. Their webhook is the one they were
+    /// created with, so runs that share tenants share a webhook URL that outlives them.
+    static func resume(saved: [(tenantID: String, apiKey: String)], transport: Transport, sendingWith trafficTransport: Transport, gatewayURL: String,
+                       webhookURL: String, runID: String, journal: PaymentJournal? = nil) async throws(BootstrapError) -> CloudBillTraffic {
+        var states: [TenantState] = []
+        for (tenantID, apiKey) in saved {
+            let answer: HTTPAnswer
+            do {
+                answer = try await transport.send("POST", gatewayURL + "/api/v1/auth/token", body: json(["api_key": apiKey]))
+            } catch {
+                throw .unreachable(error.description)
+            }
+            guard let token = answer.json?["access_token"] as? String else {
+                throw .rejected("POST /api/v1/auth/token for saved tenant \(tenantID) answered \(answer.status)")
+            }
+            states.append(TenantState(tenantID: tenantID, apiKey: apiKey, token: token, tokenIssued: .now))
+        }
+        return CloudBillTraffic(transport: trafficTransport, gatewayURL: gatewayURL, webhookURL: webhookURL, runID: runID, tenants: states, journal: journal)
+    }
+
+    /// The saved form `resume` reads.
+    var savedTenants: String {
+        tenants.map { $0.state.withLock { "\($0.tenantID)\t\($0.apiKey)" } }.joined(separator: "\n") + "\n"
+    }
+
     static func json(_ object: [String: Any]) -> [UInt8] {
         Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
     }
