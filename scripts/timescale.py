@@ -284,8 +284,23 @@ def alertmanager_sites(text):
 
 
 def scale_prometheus_text(text, scale):
+    """Scale prometheus.yml. A scrape timeout is a tolerance, not a time the signal takes:
+    divided like the rest, but never below the scaled global scrape interval (nor above
+    the original). Shrinking it to 1/30 would fail scrapes a compressed Prometheus on a
+    busy machine answers in time, and show a healthy target as down; it cannot exceed
+    the interval, the most a scrape may take. (A job's own scrape_timeout, which the real
+    file does not have, is treated the same way.)"""
     scale = _check_scale(scale)
-    return _apply(text, prometheus_sites(text), lambda tok, kind: scale_duration(tok, scale))
+    if scale == 1:
+        return text
+    global_ms, _, _ = scrape_intervals_ms(text, scale)
+
+    def new(tok, kind):
+        if kind.startswith("key:scrape_timeout@"):
+            original = _parse_ms(tok)
+            return _format_ms(min(original, max(_scaled_ms(original, scale), global_ms)))
+        return scale_duration(tok, scale)
+    return _apply(text, prometheus_sites(text), new)
 
 
 def scale_rules_text(text, scale, min_window_ms=0):

@@ -274,8 +274,12 @@ class RenderRealFilesTest(unittest.TestCase):
                 self.assertEqual(mask(src, s_sites), mask(dst, d_sites),
                                  "identical apart from the duration sites")
                 should_change = changed = 0
+                global_ms = expected_ms(ms_of(re.search(r"(?m)^  scrape_interval: (\S+)", src).group(1)), scale) if kind == "prometheus" else 0
                 for (ln, _, _, old, what), (_, _, _, new, _) in zip(s_sites, d_sites):
                     want = fmt(expected_ms(ms_of(old), scale, floor if what == "range" else 0))
+                    if what == "key:scrape_timeout":
+                        # a tolerance: never below the scaled scrape interval, never above the original
+                        want = fmt(min(ms_of(old), max(expected_ms(ms_of(old), scale), global_ms)))
                     self.assertEqual(new, want, f"line {ln + 1}: {what} {old} at scale {scale}")
                     should_change += want != old
                     changed += new != old
@@ -305,11 +309,11 @@ class RenderRealFilesTest(unittest.TestCase):
         self.assertIn("(service:http_requests:rate5m offset 140s)", alerts)
         self.assertIn("(service:http_requests:rate1h offset 20s)", alerts)
         self.assertIn("rate(http_requests_total[10s])", http)
-        self.assertIn("rate(http_requests_total[120s])", http)
+        self.assertIn("avg_over_time(service:http_requests:rate5m[120s])", http)
         self.assertIn("avg_over_time(db_pool_active_connections[2s])", backends)
         self.assertIn("- record: service:http_requests:rate5m\n", http)   # names untouched
         self.assertIn('{status=~"5.."}', http)
-        self.assertIn("global:\n  scrape_interval: 500ms\n  scrape_timeout: 333ms\n"
+        self.assertIn("global:\n  scrape_interval: 500ms\n  scrape_timeout: 500ms\n"
                       "  evaluation_interval: 500ms\n", prom)
         self.assertIn("  - job_name: api-gateway\n    scrape_interval: 333ms\n", prom)
         self.assertIn("Retention (30d)", prom)                             # comment untouched
