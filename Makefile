@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_SCRATCH ?= .build-release
 
-.PHONY: help deps build release test test-swift test-monitoring test-stack demo up down status bench clean
+.PHONY: help deps build release test test-swift test-monitoring test-stack test-tour tour demo up down status bench clean
 
 help:
 	@echo "make demo     start the whole fleet natively and drive traffic; prints the URLs"
@@ -10,6 +10,7 @@ help:
 	@echo "make up       start the fleet natively (no traffic);  make down  stop it"
 	@echo "make status   what is running"
 	@echo "make bench    benchmarks (release build), figures in docs/benchmarks.md"
+	@echo "make tour     the alert tour: every alert induced on the native fleet (SCALE=30: 30x faster; SCALE=1: real time)"
 
 deps:
 	@scripts/install-deps
@@ -20,7 +21,7 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
 
-test: deps test-swift test-monitoring test-stack
+test: deps test-swift test-monitoring test-stack test-tour
 
 # Suites run one at a time: several measure latency on this process's own event loops
 # (the saturated pool must not slow them), which parallel suites on two cores would distort.
@@ -34,6 +35,16 @@ test-monitoring:
 # The stack test runs the debug binaries test-swift built, so `make test` builds once.
 test-stack:
 	CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-stack
+
+# The alert tour at 1/30 time on the debug binaries test-swift built (about 20 minutes);
+# its report stays in .run-tour/report.
+test-tour:
+	CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/tour --scale 30
+
+# The alert tour on release binaries; writes docs/alert-tour.md. SCALE=1: real durations (hours).
+SCALE ?= 30
+tour: deps
+	scripts/tour --scale $(SCALE) --markdown docs/alert-tour.md
 
 up: deps
 	scripts/stack up
