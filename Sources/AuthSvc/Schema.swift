@@ -29,5 +29,14 @@ enum AuthSchema {
             );
             CREATE INDEX access_tokens_expires_at ON access_tokens (expires_at);
             """),
+        Migration(version: 101, name: "auth_cache_purges", sql: """
+            -- Token cache entries Redis could not drop at revocation time: the janitor drops
+            -- them when Redis answers again, and until then verification skips the cache.
+            CREATE TABLE auth_cache_purges (
+                token_hash text PRIMARY KEY,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX access_tokens_api_key ON access_tokens (api_key_id) WHERE revoked_at IS NULL;
+            """),
     ]
 }

@@ -14,7 +14,7 @@ func buildApplication(configuration: ServiceConfiguration) throws -> some Applic
         repository: BillingRepository(database: service.requireDatabase, cache: service.requireCache),
         metrics: service.metrics.business,
         faults: service.faults,
-        internalToken: configuration.internalToken
+        internalTokens: configuration.acceptedInternalTokens
     ).addRoutes(to: service.router)
     return service.makeApplication()
 }

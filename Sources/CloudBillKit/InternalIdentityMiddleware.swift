@@ -1,3 +1,4 @@
+import Crypto
 import HTTPTypes
 import Hummingbird
 
@@ -21,13 +22,18 @@ public enum InternalIdentity {
             && value != "anonymous"
     }
 
-    /// Compares secrets in time independent of where they differ.
+    /// Compares secrets in time independent of where they differ and of their lengths: both
+    /// are hashed to 32 bytes first, and all 32 are always compared.
     static func secretsMatch(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
+        let x = Array(SHA256.hash(data: Array(a.utf8))), y = Array(SHA256.hash(data: Array(b.utf8)))
         var difference: UInt8 = 0
-        for i in x.indices { difference |= x[i] ^ y[i] }
+        for i in 0..<32 { difference |= x[i] ^ y[i] }
         return difference == 0
+    }
+
+    /// Whether `presented` matches one of `secrets`; every one is compared, whichever matches.
+    static func matchesAny(_ presented: String, _ secrets: [String]) -> Bool {
+        secrets.reduce(false) { matched, secret in secretsMatch(presented, secret) || matched }
     }
 }
 
@@ -36,10 +42,11 @@ public enum InternalIdentity {
 /// straight to a service is never believed.
 public struct InternalIdentityMiddleware: RouterMiddleware {
     public typealias Context = CloudBillRequestContext
-    let internalToken: String
+    let acceptedTokens: [String]
 
-    public init(internalToken: String) {
-        self.internalToken = internalToken
+    /// - Parameter acceptedTokens: the current internal secret and, during a rotation, the previous one.
+    public init(acceptedTokens: [String]) {
+        self.acceptedTokens = acceptedTokens
     }
 
     public func handle(
@@ -48,7 +55,7 @@ public struct InternalIdentityMiddleware: RouterMiddleware {
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         if let token = request.headers[InternalIdentity.tokenHeader],
-           InternalIdentity.secretsMatch(token, internalToken),
+           InternalIdentity.matchesAny(token, acceptedTokens),
            let tenant = request.headers[InternalIdentity.tenantHeader],
            InternalIdentity.isValidTenantID(tenant) {
             context.attribution.tenant = tenant

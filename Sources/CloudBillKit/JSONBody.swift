@@ -61,15 +61,21 @@ extension Request {
 
 /// Input checks that answer 422 with a message naming the field.
 public enum Validate {
-    /// A trimmed, non-empty string of at most `maxLength` characters.
-    public static func text(_ value: String, field: String, maxLength: Int) throws -> String {
+    /// A trimmed, non-empty string of at most `maxLength` characters and `4 × maxLength`
+    /// bytes of UTF-8 (one character can hide any number of combining marks), without
+    /// control characters: line breaks and tabs only with `allowingLineBreaks`.
+    public static func text(_ value: String, field: String, maxLength: Int, allowingLineBreaks: Bool = false) throws -> String {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw APIError(.unprocessableContent, "Field '\(field)' must not be empty.") }
-        guard trimmed.count <= maxLength else {
-            throw APIError(.unprocessableContent, "Field '\(field)' must be at most \(maxLength) characters.")
+        guard trimmed.utf8.count <= 4 * maxLength, trimmed.count <= maxLength else {
+            throw APIError(.unprocessableContent, "Field '\(field)' must be at most \(maxLength) characters (\(4 * maxLength) bytes of UTF-8).")
         }
-        guard !trimmed.unicodeScalars.contains(where: { $0.value == 0 }) else {
-            throw APIError(.unprocessableContent, "Field '\(field)' must not contain NUL characters.")
+        let allowed: Set<UInt32> = allowingLineBreaks ? [0x09, 0x0A, 0x0D] : []
+        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0.value) }) else {
+            throw APIError(
+                .unprocessableContent,
+                "Field '\(field)' must not contain control characters\(allowingLineBreaks ? " other than line breaks and tabs" : "")."
+            )
         }
         return trimmed
     }

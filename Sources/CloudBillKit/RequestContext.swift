@@ -9,9 +9,12 @@ public struct CloudBillRequestContext: AttributedRequestContext {
     public let attribution: RequestAttribution
     /// The request's `X-Request-ID`, accepted from the caller or made here.
     public var requestID: String
+    /// The peer's IP address (no port), for limits per client; nil when unknown.
+    public let clientAddress: String?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.clientAddress = source.channel.remoteAddress?.ipAddress
         self.attribution = RequestAttribution()
         self.requestID = ""
     }

@@ -7,14 +7,25 @@ public enum Secrets {
     /// `count` random bytes from the system's CSPRNG, as lowercase hex.
     public static func randomHex(bytes count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        return hex((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
     /// SHA-256 of `parts` concatenated, as lowercase hex.
     public static func sha256Hex(_ parts: String...) -> String {
         var hasher = SHA256()
         for part in parts { hasher.update(data: Data(part.utf8)) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hex(hasher.finalize())
+    }
+
+    /// Lowercase hex of `bytes`.
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Compares in time independent of where the strings differ.
@@ -26,8 +37,8 @@ public enum Secrets {
 extension CloudBillRequestContext {
     /// Throws 401 unless the request carries the internal secret: for endpoints only the
     /// gateway and the services call.
-    public func requireInternalCaller(_ request: Request, token: String) throws {
-        guard let presented = request.headers[InternalIdentity.tokenHeader], InternalIdentity.secretsMatch(presented, token) else {
+    public func requireInternalCaller(_ request: Request, accepting tokens: [String]) throws {
+        guard let presented = request.headers[InternalIdentity.tokenHeader], InternalIdentity.matchesAny(presented, tokens) else {
             throw APIError(.unauthorized, "This endpoint is internal to CloudBill.")
         }
     }

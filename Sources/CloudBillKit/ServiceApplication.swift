@@ -70,7 +70,13 @@ public struct ServiceApplication {
             cache = nil
         } else {
             let endpoint = try configuration.redisEndpoint
-            cache = Cache(configuration: .init(host: endpoint.host, port: endpoint.port), metrics: metrics.cache, logger: logger)
+            cache = Cache(
+                configuration: .init(
+                    host: endpoint.host, port: endpoint.port, user: endpoint.user, password: endpoint.password,
+                    keyNamespace: Self.keyNamespace(of: name)
+                ),
+                metrics: metrics.cache, logger: logger
+            )
         }
         let client = ServiceClient(eventLoopGroup: group, internalToken: configuration.internalToken)
         let faults = FaultInjector(
@@ -92,9 +98,17 @@ public struct ServiceApplication {
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorResponseMiddleware())
-        router.add(middleware: InternalIdentityMiddleware(internalToken: configuration.internalToken))
+        router.add(middleware: InternalIdentityMiddleware(acceptedTokens: configuration.acceptedInternalTokens))
         router.add(middleware: FaultMiddleware(injector: faults))
-        FaultAdminController(injector: faults, admin: AdminAuthorization(token: configuration.adminToken)).addRoutes(to: router)
+        if configuration.faultsEnabled {
+            FaultAdminController(injector: faults, admin: AdminAuthorization(token: configuration.adminToken)).addRoutes(to: router)
+        }
+        if configuration.isDemo {
+            logger.warning("Demo mode (CLOUDBILL_DEMO): the published demo secrets are accepted; never run it like this in production")
+        }
+        if configuration.faultsEnabled {
+            logger.notice("Fault injection is enabled (CLOUDBILL_FAULTS=on): /admin/faults answers, behind the admin token")
+        }
 
         router.get("/health") { _, _ in
             HealthStatus(status: "ok", service: name)
@@ -158,6 +172,7 @@ public struct ServiceApplication {
         faults.registerRoutes(Set(router.routes.map { $0.path.description }.filter { !FaultMiddleware.isExempt($0) }))
         var app = Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .init(configuration.idleTimeout))),
             configuration: .init(
                 address: .hostname(configuration.hostname, port: configuration.port),
                 serverName: name
@@ -174,6 +189,15 @@ public struct ServiceApplication {
             }
         }
         return app
+    }
+
+    /// The prefix of every Redis key a service writes; `cache_flush` never reaches past it.
+    static func keyNamespace(of service: String) -> String {
+        switch service {
+        case "api-gateway": "gateway:"
+        case "notification-service": "notify:"
+        default: String(service.prefix { $0 != "-" }) + ":"
+        }
     }
 
     static func migrate(_ database: ConnectionPool, _ migrations: [Migration], logger: Logger) async throws {

@@ -11,6 +11,7 @@ func buildApplication(configuration: ServiceConfiguration) throws -> some Applic
         client: service.client,
         verifier: TokenVerifier(client: service.client, authURL: configuration.authURL),
         limiter: RateLimiter(cache: service.requireCache, requestsPerSecond: configuration.rateLimitPerSecond),
+        failures: FailedAuthenticationLimiter(limit: configuration.authFailureLimit),
         auth: Upstream(name: "auth-service", baseURL: configuration.authURL, timeout: .seconds(2)),
         billing: Upstream(name: "billing-service", baseURL: configuration.billingURL, timeout: .seconds(5)),
         payment: Upstream(name: "payment-service", baseURL: configuration.paymentURL, timeout: .seconds(10)),

@@ -20,6 +20,9 @@ public final class DatabaseMetrics: Sendable {
         self.pool = pool ? PoolGauges(service: service, registry: registry) : nil
         queryDuration = MetricFamily(MetricCatalog.dbQueryDuration, service: service, registry: registry, tenantLimit: tenantLimit)
         errors = MetricFamily(MetricCatalog.dbErrorsTotal, service: service, registry: registry, tenantLimit: tenantLimit)
+        // Statements without a tenant (migrations, readiness) count as `anonymous`: those
+        // series exist at 0 from the first scrape. A tenant's appear with its first query.
+        for type in ErrorType.allCases { _ = errors.handle([type.rawValue, "anonymous"]) }
     }
 
     /// Records one query's execution time; `operation` is a bounded name such as `select` or a statement name.
@@ -49,9 +52,12 @@ public struct PoolGauges: Sendable {
         waiting = gauge(MetricCatalog.dbPoolWaitingRequests)
     }
 
-    /// Publishes a pool state; `active + idle == total` by construction.
-    public func set(active: Int, idle: Int, waiting: Int) {
-        self.total.set(to: Double(active + idle))
+    /// Publishes a pool state. `total` is the pool's size, the most connections it may hold
+    /// now (the configured maximum, or the lower cap of an injected `db_pool_limit`), so that
+    /// `active / total` is the share of the pool's capacity in use; `active + idle` are the
+    /// connections open now, at most `total`.
+    public func set(capacity: Int, active: Int, idle: Int, waiting: Int) {
+        self.total.set(to: Double(capacity))
         self.active.set(to: Double(active))
         self.idle.set(to: Double(idle))
         self.waiting.set(to: Double(waiting))
@@ -82,6 +88,9 @@ public final class CacheMetrics: Sendable {
         operations = MetricFamily(MetricCatalog.redisOperationsTotal, service: service, registry: registry, tenantLimit: tenantLimit)
         duration = MetricFamily(MetricCatalog.redisOperationDuration, service: service, registry: registry, tenantLimit: tenantLimit)
         errors = MetricFamily(MetricCatalog.redisErrorsTotal, service: service, registry: registry, tenantLimit: tenantLimit)
+        // Every error type is known up front: each series exists at 0 from the first scrape,
+        // so rates and ratios read 0 rather than nothing before the first failure.
+        for type in ErrorType.allCases { _ = errors.handle([type.rawValue]) }
     }
 
     /// Records one cache operation that reached Redis and came back.
@@ -124,17 +133,38 @@ public final class BusinessMetrics: Sendable {
         notificationsFailed = family(MetricCatalog.notificationsFailedTotal)
     }
 
-    public func paymentAttempted(tenant: String) { payments.handle([tenant]).increment() }
+    /// The `reason` values of `cloudbill_payments_failed_total`.
+    public static let paymentFailureReasons = ["card_declined", "processor_error", "unknown_payment_method"]
+    /// The `reason` values of `cloudbill_invoices_failed_total`.
+    public static let invoiceFailureReasons = ["generation_error"] + DatabaseMetrics.ErrorType.allCases.map { "storage_" + $0.rawValue }
+
+    // A tenant's failure series are created at 0 together with its first success series (and
+    // the other way round), so that failure ratios read 0 rather than nothing and the first
+    // failure is seen by rate(). No series is made for a tenant before it does something.
+
+    public func paymentAttempted(tenant: String) {
+        payments.handle([tenant]).increment()
+        _ = paymentsSucceeded.handle([tenant])
+        for reason in Self.paymentFailureReasons { _ = paymentsFailed.handle([tenant, reason]) }
+    }
     public func paymentSucceeded(tenant: String) { paymentsSucceeded.handle([tenant]).increment() }
-    /// `reason` must come from a fixed set (for example `card_declined`, `processor_error`).
+    /// `reason` must be one of ``paymentFailureReasons``.
     public func paymentFailed(tenant: String, reason: String) { paymentsFailed.handle([tenant, reason]).increment() }
-    public func invoiceGenerated(tenant: String) { invoicesGenerated.handle([tenant]).increment() }
-    /// `reason` must come from a fixed set.
-    public func invoiceFailed(tenant: String, reason: String) { invoicesFailed.handle([tenant, reason]).increment() }
+    public func invoiceGenerated(tenant: String) {
+        invoicesGenerated.handle([tenant]).increment()
+        for reason in Self.invoiceFailureReasons { _ = invoicesFailed.handle([tenant, reason]) }
+    }
+    /// `reason` must be one of ``invoiceFailureReasons``.
+    public func invoiceFailed(tenant: String, reason: String) {
+        invoicesFailed.handle([tenant, reason]).increment()
+        _ = invoicesGenerated.handle([tenant])
+    }
     public func notificationSent(_ type: NotificationType, tenant: String) {
         notificationsSent.handle([type.rawValue, tenant]).increment()
+        _ = notificationsFailed.handle([type.rawValue, tenant])
     }
     public func notificationFailed(_ type: NotificationType, tenant: String) {
         notificationsFailed.handle([type.rawValue, tenant]).increment()
+        _ = notificationsSent.handle([type.rawValue, tenant])
     }
 }

@@ -11,7 +11,7 @@ func buildApplication(configuration: ServiceConfiguration) throws -> some Applic
         domainFaults: [.notificationFailures]
     )
     let repository = NotificationRepository(database: service.requireDatabase)
-    let webhooks = WebhookSender(eventLoopGroup: service.eventLoopGroup)
+    let webhooks = WebhookSender(eventLoopGroup: service.eventLoopGroup, allowedOrigins: configuration.webhookAllowedOrigins)
     let queue = DeliveryQueue(
         repository: repository, webhooks: webhooks, metrics: service.metrics.business, faults: service.faults, logger: service.logger
     )

@@ -12,7 +12,8 @@ struct NotifyCommand: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
-        let app = try buildApplication(configuration: try options.resolved(defaultPort: 3004))
-        try await app.runUntilTerminated()
+        let configuration = try options.resolved(defaultPort: 3004)
+        let app = try buildApplication(configuration: configuration)
+        try await app.runUntilTerminated(gracePeriod: configuration.shutdownGracePeriod)
     }
 }

@@ -19,5 +19,10 @@ enum NotificationSchema {
             );
             CREATE INDEX notifications_queued ON notifications (created_at) WHERE status = 'queued';
             """),
+        Migration(version: 401, name: "notification_delivery_lease", sql: """
+            -- A delivery claims a notification for a while: another instance skips it until
+            -- the lease runs out (a crashed deliverer's work is picked up again then).
+            ALTER TABLE notifications ADD COLUMN lease_until timestamptz;
+            """),
     ]
 }

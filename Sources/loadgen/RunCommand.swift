@@ -13,7 +13,7 @@ struct RunCommand: AsyncParsableCommand {
     var prometheusURL = ProcessInfo.processInfo.environment["CLOUDBILL_PROMETHEUS_URL"] ?? "http://127.0.0.1:9090"
 
     @Option(help: "X-Admin-Token for tenants and faults (env CLOUDBILL_ADMIN_TOKEN).")
-    var adminToken = ProcessInfo.processInfo.environment["CLOUDBILL_ADMIN_TOKEN"] ?? "cloudbill-demo-admin-token"
+    var adminToken = ProcessInfo.processInfo.environment["CLOUDBILL_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } ?? "cloudbill-demo-admin-token"
 
     @Option(help: "Tenants to create; their weights follow Zipf's law.")
     var tenants = 10

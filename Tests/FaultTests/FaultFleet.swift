@@ -42,7 +42,7 @@ final class FaultFleet: Sendable {
         ]
         func configuration(_ service: String) -> ServiceConfiguration {
             ServiceConfiguration(
-                port: ports[service]!, logLevel: "warning", internalToken: internalToken, adminToken: adminToken,
+                port: ports[service]!, logLevel: "warning", faultsEnabled: true, internalToken: internalToken, adminToken: adminToken,
                 databaseURL: databaseURL, databasePoolSize: 8, redisURL: "redis://127.0.0.1:\(redis.port)",
                 authURL: "http://127.0.0.1:\(ports["auth-service"]!)",
                 billingURL: "http://127.0.0.1:\(ports["billing-service"]!)",

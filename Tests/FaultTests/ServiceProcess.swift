@@ -47,6 +47,7 @@ final class ServiceProcess {
         environment["CLOUDBILL_ADMIN_TOKEN"] = FaultFleet.adminToken
         environment["CLOUDBILL_INTERNAL_TOKEN"] = FaultFleet.internalToken
         environment["LOG_LEVEL"] = "warning"
+        environment["CLOUDBILL_FAULTS"] = "on"
         process.environment = environment
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("cloudbill-\(product)-\(port).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -43,7 +43,7 @@ private func exerciseEveryFamily(_ metrics: ServiceMetrics) {
     metrics.http.record(method: "GET", route: "/x/{id}", status: 200, tenant: "t1", seconds: 0.02, requestBytes: 10, responseBytes: 300)
     metrics.database.recordQuery(operation: "select", tenant: "t1", seconds: 0.003)
     metrics.database.countError(.connection, tenant: "t1")
-    metrics.database.pool?.set(active: 1, idle: 2, waiting: 0)
+    metrics.database.pool?.set(capacity: 4, active: 1, idle: 2, waiting: 0)
     metrics.cache.record(.hit, tenant: "t1", seconds: 0.0004)
     metrics.cache.countError(.connection)
     metrics.business.paymentAttempted(tenant: "t1")

@@ -12,7 +12,7 @@ private let internalToken = "test-internal-token"
 private func makeService(tenantLimit: Int = 1000) throws -> ServiceApplication {
     let service = try ServiceApplication(
         name: "middleware-test",
-        configuration: .init(port: 0, tenantLabelLimit: tenantLimit, internalToken: internalToken),
+        configuration: .init(port: 0, tenantLabelLimit: tenantLimit, internalToken: internalToken, adminToken: "middleware-test-admin-token"),
         storage: .none
     )
     service.router.get("/api/v1/invoices/{id}") { _, context in

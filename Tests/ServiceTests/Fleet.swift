@@ -33,6 +33,9 @@ final class Fleet: Sendable {
         var configuration = try await TestEnvironment.configuration(ports: ports)
         configuration.rateLimitPerSecond = 40
         let sink = try await WebhookSink.start()
+        configuration.webhookAllowedOrigins = [WebhookOrigin(scheme: "http", host: "127.0.0.1", port: sink.port)]
+        // Many suites send bad tokens from this one address; the limit has a test of its own.
+        configuration.authFailureLimit = 100_000
         let fleet = Fleet(ports: ports, configuration: configuration, sink: sink, servers: try await TestEnvironment.shared())
         func launch(_ app: some ApplicationProtocol) {
             Task.detached { try await app.run() }

@@ -18,7 +18,7 @@ import Glibc
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("cloudbill-shutdown-\(port).log")
         let pid = try spawn([
             "/usr/bin/env", "PORT=\(port)", "DATABASE_URL=\(servers.databaseURL)", "REDIS_URL=\(servers.redisURL)",
-            "CLOUDBILL_INTERNAL_TOKEN=test-internal-token", Self.binary("BillingSvc"),
+            "CLOUDBILL_INTERNAL_TOKEN=test-internal-token", "CLOUDBILL_ADMIN_TOKEN=test-admin-token-0123", Self.binary("BillingSvc"),
         ], log: log)
         let exited = Task { await exitStatus(of: pid) }
         try await Fleet.waitUntilReady(port: port)

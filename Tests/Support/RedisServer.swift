@@ -60,6 +60,16 @@ public final class RedisServer: Sendable {
         running.withLock { $0 = nil }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and nothing answers.
+    public func freeze() {
+        if let pid = running.withLock({ $0?.pid }) { kill(pid, SIGSTOP) }
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    public func thaw() {
+        if let pid = running.withLock({ $0?.pid }) { kill(pid, SIGCONT) }
+    }
+
     /// Stops the server if it runs and deletes its files.
     public func destroy() async {
         try? await stop()

@@ -6,11 +6,12 @@ import Hummingbird
 struct AuthController {
     let repository: CredentialRepository
     let admin: AdminAuthorization
-    let internalToken: String
-    let webhookAllowedHosts: Set<String>
+    let internalTokens: [String]
+    let webhookAllowedOrigins: Set<WebhookOrigin>
 
     func addRoutes(to router: Router<CloudBillRequestContext>) {
         router.post("/admin/tenants", use: createTenant)
+        router.post("/admin/tenants/{tenant_id}/api-keys", use: rotateKey)
         router.post("/internal/tokens", use: issueToken)
         router.post("/internal/tokens/verify", use: verifyToken)
         router.post("/internal/tokens/revoke", use: revokeToken)
@@ -43,13 +44,45 @@ struct AuthController {
         try admin.check(request)
         let input = try await request.decodeJSON(as: CreateTenant.self, context: context)
         let name = try Validate.text(input.name, field: "name", maxLength: 200)
-        let webhookURL = try input.webhookURL.map { try WebhookURL.validate($0, field: "webhook_url", allowedHosts: webhookAllowedHosts) }
+        let webhookURL = try input.webhookURL.map { try WebhookURL.validate($0, field: "webhook_url", allowedOrigins: webhookAllowedOrigins) }
         let (tenant, apiKey) = try await repository.createTenant(name: name, webhookURL: webhookURL)
         context.attribution.tenant = tenant.tenantID
         return try JSONResponse.make(
             CreatedTenant(tenantID: tenant.tenantID, name: tenant.name, webhookURL: tenant.webhookURL, apiKey: apiKey),
             status: .created
         )
+    }
+
+    struct RotateKey: Decodable {
+        let revokeExisting: Bool?
+        enum CodingKeys: String, CodingKey { case revokeExisting = "revoke_existing" }
+    }
+
+    struct RotatedKey: Encodable {
+        let tenantID: String
+        let apiKey: String
+        let revokedKeys: Int
+        enum CodingKeys: String, CodingKey {
+            case tenantID = "tenant_id"
+            case apiKey = "api_key"
+            case revokedKeys = "revoked_keys"
+        }
+    }
+
+    /// A new API key for the tenant; unless `revoke_existing` is false, its other keys and
+    /// every token issued with them stop working.
+    @Sendable func rotateKey(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
+        try admin.check(request)
+        let tenantID = try context.parameters.require("tenant_id")
+        guard InternalIdentity.isValidTenantID(tenantID) else { throw APIError(.notFound, "No tenant '\(tenantID.prefix(64))'.") }
+        var request = request
+        let isEmpty = (try? await request.collectBody(upTo: context.maxUploadSize))?.readableBytes == 0
+        let input = isEmpty ? RotateKey(revokeExisting: nil) : try await request.decodeJSON(as: RotateKey.self, context: context)
+        guard let rotated = try await repository.rotateKey(tenantID: tenantID, revokingExisting: input.revokeExisting ?? true) else {
+            throw APIError(.notFound, "No tenant '\(tenantID)'.")
+        }
+        context.attribution.tenant = tenantID
+        return try JSONResponse.make(RotatedKey(tenantID: tenantID, apiKey: rotated.apiKey, revokedKeys: rotated.revokedKeys), status: .created)
     }
 
     struct TokenRequest: Decodable {
@@ -71,7 +104,7 @@ struct AuthController {
     }
 
     @Sendable func issueToken(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
-        try context.requireInternalCaller(request, token: internalToken)
+        try context.requireInternalCaller(request, accepting: internalTokens)
         let input = try await request.decodeJSON(as: TokenRequest.self, context: context)
         guard let issued = try await repository.issueToken(apiKey: input.apiKey) else {
             throw APIError(.unauthorized, code: "invalid_api_key", "The API key is not valid.")
@@ -98,7 +131,7 @@ struct AuthController {
     }
 
     @Sendable func verifyToken(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
-        try context.requireInternalCaller(request, token: internalToken)
+        try context.requireInternalCaller(request, accepting: internalTokens)
         let input = try await request.decodeJSON(as: TokenBody.self, context: context)
         guard let grant = try await repository.verify(token: input.token) else {
             throw APIError(.unauthorized, code: "invalid_token", "The access token is not valid or has expired.")
@@ -110,14 +143,14 @@ struct AuthController {
     }
 
     @Sendable func revokeToken(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
-        try context.requireInternalCaller(request, token: internalToken)
+        try context.requireInternalCaller(request, accepting: internalTokens)
         let input = try await request.decodeJSON(as: TokenBody.self, context: context)
         _ = try await repository.revoke(token: input.token)
         return Response(status: .noContent)
     }
 
     @Sendable func tenant(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
-        try context.requireInternalCaller(request, token: internalToken)
+        try context.requireInternalCaller(request, accepting: internalTokens)
         let tenantID = try context.parameters.require("tenant_id")
         guard InternalIdentity.isValidTenantID(tenantID), let tenant = try await repository.tenant(tenantID) else {
             throw APIError(.notFound, "No tenant '\(tenantID.prefix(64))'.")

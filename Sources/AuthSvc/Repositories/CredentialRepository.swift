@@ -1,6 +1,9 @@
 import CloudBillKit
 import CloudBillStorage
 import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
 
 /// A tenant as Auth stores it.
 struct Tenant: Codable, Sendable {
@@ -38,6 +41,8 @@ struct CredentialRepository: Sendable {
     let database: ConnectionPool
     let cache: Cache
     let tokenLifetime: Duration
+    /// Token hashes whose cache entry may be stale (a revocation Redis missed).
+    let stalePurges: StaleCacheEntries
 
     /// API keys look like `cbk_<12 hex prefix>_<64 hex secret>`; the prefix finds the row.
     static let keyPrefix = "cbk_"
@@ -105,7 +110,7 @@ struct CredentialRepository: Sendable {
     func verify(token: String) async throws -> TokenGrant? {
         guard token.hasPrefix(Self.tokenPrefix), token.utf8.count == Self.tokenPrefix.utf8.count + 64 else { return nil }
         let tokenHash = Secrets.sha256Hex(token)
-        if let cached = await cache.get(Self.cacheKey(tokenHash), tenant: nil),
+        if !stalePurges.contains(tokenHash), let cached = await cache.get(Self.cacheKey(tokenHash), tenant: nil),
            let grant = try? JSONDecoder.iso8601.decode(TokenGrant.self, from: Data(cached)) {
             return grant.expiresAt > Date() ? grant : nil
         }
@@ -127,8 +132,78 @@ struct CredentialRepository: Sendable {
             "revoke_token", tenant: nil,
             "UPDATE access_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL", [tokenHash]
         )
-        await cache.delete(Self.cacheKey(tokenHash), tenant: nil)
+        try await dropCachedGrants([tokenHash])
         return revoked > 0
+    }
+
+    /// Issues a new API key for `tenantID`; with `revokingExisting`, revokes its other keys
+    /// and every live token issued with them. Nil when the tenant does not exist.
+    func rotateKey(tenantID: String, revokingExisting: Bool) async throws -> (apiKey: String, revokedKeys: Int)? {
+        let prefix = Secrets.randomHex(bytes: 6)
+        let apiKey = Self.keyPrefix + prefix + "_" + Secrets.randomHex(bytes: 32)
+        let salt = Secrets.randomHex(bytes: 16)
+        let keyID = UUID()
+        let result = try await database.withTransaction(tenant: tenantID) { tx -> (Int, [String])? in
+            guard try await !tx.query("lock_tenant", "SELECT id FROM tenants WHERE id = $1 FOR UPDATE", [tenantID]).isEmpty else {
+                return nil
+            }
+            var revokedKeys = 0
+            var tokenHashes: [String] = []
+            if revokingExisting {
+                revokedKeys = try await tx.execute(
+                    "revoke_api_keys", "UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL", [tenantID]
+                )
+                tokenHashes = try await tx.query(
+                    "revoke_key_tokens",
+                    """
+                    UPDATE access_tokens SET revoked_at = now()
+                    WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > now() RETURNING token_hash
+                    """,
+                    [tenantID]
+                ).map { try $0.decode(String.self, at: 0) }
+            }
+            try await tx.execute(
+                "insert_api_key", "INSERT INTO api_keys (id, tenant_id, prefix, salt, key_hash) VALUES ($1, $2, $3, $4, $5)",
+                [keyID, tenantID, prefix, salt, Secrets.sha256Hex(salt, apiKey)]
+            )
+            return (revokedKeys, tokenHashes)
+        }
+        guard let (revokedKeys, tokenHashes) = result else { return nil }
+        try await dropCachedGrants(tokenHashes)
+        return (apiKey, revokedKeys)
+    }
+
+    /// Drops the cached grants of revoked tokens. What Redis cannot drop now is recorded for
+    /// the janitor, and skipped by verification until it is dropped.
+    private func dropCachedGrants(_ tokenHashes: [String]) async throws {
+        for tokenHash in tokenHashes where !(await cache.delete(Self.cacheKey(tokenHash), tenant: nil)) {
+            stalePurges.insert(tokenHash)
+            try await database.execute(
+                "insert_cache_purge", tenant: nil,
+                "INSERT INTO auth_cache_purges (token_hash) VALUES ($1) ON CONFLICT DO NOTHING", [tokenHash]
+            )
+        }
+    }
+
+    /// One janitor pass: drops the cache entries revocations missed and, with
+    /// `deletingExpired`, deletes tokens that expired more than an hour ago. Returns how many
+    /// cache purges remain.
+    @discardableResult
+    func purge(deletingExpired: Bool = true) async throws -> Int {
+        let hashes = try await database.query(
+            "select_cache_purges", tenant: nil, "SELECT token_hash FROM auth_cache_purges ORDER BY created_at LIMIT 1000"
+        ).map { try $0.decode(String.self, at: 0) }
+        var remaining = Set(hashes)
+        for tokenHash in hashes where await cache.delete(Self.cacheKey(tokenHash), tenant: nil) {
+            try await database.execute("delete_cache_purge", tenant: nil, "DELETE FROM auth_cache_purges WHERE token_hash = $1", [tokenHash])
+            remaining.remove(tokenHash)
+        }
+        stalePurges.replace(with: remaining)
+        guard deletingExpired else { return remaining.count }
+        try await database.execute(
+            "purge_expired_tokens", tenant: nil, "DELETE FROM access_tokens WHERE expires_at < now() - interval '1 hour'"
+        )
+        return remaining.count
     }
 
     private func cacheGrant(_ grant: TokenGrant, tokenHash: String) async {
@@ -144,5 +219,46 @@ struct CredentialRepository: Sendable {
         guard key.hasPrefix(keyPrefix), parts.count == 3, parts[1].count == 12, parts[2].count == 64,
               (parts[1] + parts[2]).allSatisfy(\.isHexDigit) else { return nil }
         return String(parts[1])
+    }
+}
+
+/// Token hashes whose Redis entry could not be dropped at revocation: shared by the
+/// requests of one process and refreshed from PostgreSQL by the janitor.
+final class StaleCacheEntries: Sendable {
+    private let hashes = Mutex<Set<String>>([])
+
+    func contains(_ tokenHash: String) -> Bool {
+        hashes.withLock { $0.isEmpty ? false : $0.contains(tokenHash) }
+    }
+
+    func insert(_ tokenHash: String) {
+        _ = hashes.withLock { $0.insert(tokenHash) }
+    }
+
+    /// Replaces the set with what PostgreSQL still lists.
+    func replace(with remaining: Set<String>) {
+        hashes.withLock { $0 = remaining }
+    }
+}
+
+/// Runs ``CredentialRepository/purge()`` every second until shutdown.
+struct CredentialJanitor: Service {
+    let repository: CredentialRepository
+    let logger: Logger
+    let interval: Duration
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var pass = 0
+            while !Task.isCancelled {
+                do {
+                    try await repository.purge(deletingExpired: pass % 60 == 0)
+                    pass += 1
+                } catch {
+                    logger.warning("credential purge failed; retrying", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ struct BillingController {
     let repository: BillingRepository
     let metrics: BusinessMetrics
     let faults: FaultInjector
-    let internalToken: String
+    let internalTokens: [String]
 
     static let currencies: Set<String> = ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK"]
     static let statuses: Set<String> = ["open", "paid", "void"]
@@ -160,7 +160,7 @@ struct BillingController {
     }
 
     @Sendable func markPaid(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
-        try context.requireInternalCaller(request, token: internalToken)
+        try context.requireInternalCaller(request, accepting: internalTokens)
         let tenant = try context.requireTenant()
         let id = try Validate.uuid(try context.parameters.require("id"), field: "invoice", inPath: true)
         switch try await repository.markPaid(tenant: tenant, id: id) {

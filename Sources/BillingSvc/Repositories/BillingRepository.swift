@@ -72,7 +72,7 @@ struct BillingRepository: Sendable {
             "INSERT INTO customers (id, tenant_id, name, email) VALUES ($1, $2, $3, $4) RETURNING created_at",
             [id, tenant, name, email]
         )
-        return Customer(id: id, name: name, email: email, createdAt: try rows[0].decode(Date.self, at: 0))
+        return Customer(id: id, name: name, email: email, createdAt: try Self.firstRow(rows).decode(Date.self, at: 0))
     }
 
     func customer(tenant: String, id: UUID) async throws -> Customer? {
@@ -115,7 +115,7 @@ struct BillingRepository: Sendable {
             return Invoice(
                 id: id, customerID: customerID, currency: currency, status: "open", subtotalCents: subtotalCents,
                 taxCents: taxCents, totalCents: subtotalCents + taxCents, lineItems: lines,
-                createdAt: try rows[0].decode(Date.self, at: 0), paidAt: nil
+                createdAt: try Self.firstRow(rows).decode(Date.self, at: 0), paidAt: nil
             )
         }
     }
@@ -193,4 +193,10 @@ struct BillingRepository: Sendable {
     }
 
     static func invoiceKey(tenant: String, id: UUID) -> String { "billing:invoice:\(tenant):\(id.uuidString.lowercased())" }
+
+    /// The one row an `INSERT ... RETURNING` answers.
+    static func firstRow(_ rows: [PostgresRow]) throws -> PostgresRow {
+        guard let row = rows.first else { throw DatabaseError.queryFailed(sqlState: "P0002") }
+        return row
+    }
 }

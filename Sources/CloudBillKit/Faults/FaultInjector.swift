@@ -126,9 +126,12 @@ public actor FaultInjector: Service {
     func apply(_ faults: [FaultKind: Fault], replacingAll: Bool) async throws {
         await beginChange()
         defer { endChange() }
-        // The one step that can fail comes before anything changes.
+        // The one step that can fail comes before anything else changes. The old ballast is
+        // freed first, so that a new one never doubles what the process holds; if the new
+        // mapping fails, the ballast fault is cleared.
         var newBallast: MemoryBallast?
         if case .memoryBallast(let megabytes)? = faults[.memoryBallast]?.setting, ballast?.megabytes != megabytes {
+            if ballast != nil { await deactivate(.memoryBallast, reason: "replaced") }
             newBallast = try await MemoryBallast.allocate(megabytes: megabytes)
         }
         if replacingAll {

@@ -31,7 +31,7 @@ public final class ConnectionPool: Service, Sendable {
         threadPool.start()
         state = Mutex(State(maximum: configuration.maximumConnections))
         defaultTimeoutMilliseconds = configuration.statementTimeout.roundedUpMilliseconds
-        metrics.pool?.set(active: 0, idle: 0, waiting: 0)
+        metrics.pool?.set(capacity: configuration.maximumConnections, active: 0, idle: 0, waiting: 0)
     }
 
     /// Waits for graceful shutdown, then closes the pool.
@@ -400,7 +400,7 @@ public final class ConnectionPool: Service, Sendable {
 
         /// Called under the lock after every change, so the gauges never disagree with the state.
         func publish(to gauges: PoolGauges?) {
-            gauges?.set(active: leased, idle: idle.count, waiting: waiters.count)
+            gauges?.set(capacity: capacity, active: leased, idle: idle.count, waiting: waiters.count)
         }
     }
 }

@@ -12,6 +12,9 @@ public struct PostgresConfiguration: Sendable {
     public var connectTimeout: Duration
     /// Reported to PostgreSQL as `application_name`.
     public var applicationName: String
+    /// libpq's `tcp_user_timeout`: how long sent data may stay unacknowledged before the
+    /// connection counts as broken (TCP connections only).
+    public var tcpUserTimeout: Duration
 
     public init(
         connectionString: String,
@@ -19,7 +22,8 @@ public struct PostgresConfiguration: Sendable {
         acquireTimeout: Duration = .seconds(2),
         statementTimeout: Duration = .seconds(5),
         connectTimeout: Duration = .seconds(2),
-        applicationName: String = "cloudbill"
+        applicationName: String = "cloudbill",
+        tcpUserTimeout: Duration = .seconds(5)
     ) {
         precondition(maximumConnections > 0, "a pool needs at least one connection")
         self.connectionString = connectionString
@@ -28,6 +32,7 @@ public struct PostgresConfiguration: Sendable {
         self.statementTimeout = statementTimeout
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName
+        self.tcpUserTimeout = tcpUserTimeout
     }
 }
 

@@ -43,6 +43,13 @@ final class PostgresConnection: Sendable {
             ("application_name", configuration.applicationName),
             ("client_encoding", "UTF8"),
             ("options", "-c statement_timeout=\(timeout) -c TimeZone=UTC -c DateStyle=ISO"),
+            // A peer that vanishes (a partition, a frozen host) is noticed in seconds: idle
+            // connections by keepalive probes, busy ones when sent data stays unacknowledged.
+            ("keepalives", "1"),
+            ("keepalives_idle", "5"),
+            ("keepalives_interval", "2"),
+            ("keepalives_count", "3"),
+            ("tcp_user_timeout", String(configuration.tcpUserTimeout.roundedUpMilliseconds)),
         ]
         let handle = connectdb(settings)
         guard let handle else { throw .connectionUnavailable }  // out of memory

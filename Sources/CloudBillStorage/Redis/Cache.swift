@@ -19,6 +19,7 @@ public final class Cache: Service, Sendable {
     private let free: Mutex<[RedisConnection]>
     /// The share of reads sent to a key no one writes (fault `cache_bypass`), nil when none.
     private let readBypassRate = Mutex<Double?>(nil)
+    private let admission = Mutex(Admission())
 
     /// The prefix of the keys bypassed reads ask for; nothing writes under it.
     public static let bypassKeyPrefix = "cloudbill:fault:bypass:"
@@ -130,10 +131,13 @@ public final class Cache: Service, Sendable {
         readBypassRate.withLock { $0 = rate }
     }
 
-    /// Removes every key matching the glob `pattern` with `SCAN` and `UNLINK`; each `UNLINK`
-    /// is recorded as `delete`.
+    /// Removes every key of this cache's namespace matching the glob `pattern` (matched
+    /// after ``RedisConfiguration/keyNamespace``, which the pattern may also spell out, so no
+    /// pattern reaches another service's keys) with `SCAN` and `UNLINK`; each `UNLINK` is recorded as `delete`.
     /// - Returns: how many keys were removed, or nil when Redis could not be reached.
     public func removeKeys(matching pattern: String) async -> Int? {
+        let namespace = configuration.keyNamespace
+        let pattern = Self.escapedGlob(namespace) + (pattern.hasPrefix(namespace) ? String(pattern.dropFirst(namespace.count)) : pattern)
         var cursor = "0"
         var removed = 0
         repeat {
@@ -151,24 +155,82 @@ public final class Cache: Service, Sendable {
         return removed
     }
 
+    /// `text` with Redis glob characters escaped, so that it matches only itself.
+    static func escapedGlob(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if "*?[]\\^-".contains(character) { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+
     // MARK: Transport
 
     /// Sends pipelined commands on a free connection; counts a failure and error replies.
+    ///
+    /// Every wait is bounded: a command that finds the breaker open or the queue full fails
+    /// at once, and one that waited a whole command timeout for a connection fails without
+    /// being sent. So a Redis that stalls costs each caller at most about two command
+    /// timeouts, and after ``RedisConfiguration/breakerThreshold`` failures in a row nothing
+    /// at all until a probe finds it answering again.
     private func send(_ commands: [[[UInt8]]]) async throws(CacheError) -> [RedisReply] {
         let replies: [RedisReply]
         do {
+            try admission.withLock { (state) throws(CacheError) in try state.admit(now: .now, configuration: configuration) }
+            let enqueued = ContinuousClock.now
+            let deadline = enqueued + configuration.commandTimeout
+            defer { admission.withLock { $0.pending -= 1 } }
             replies = try await threadPool.runIfActive { [self] () throws(CacheError) -> [RedisReply] in
+                guard ContinuousClock.now < deadline else { throw .timedOut }
                 guard let connection = free.withLock({ $0.popLast() }) else { throw .closed }
                 defer { free.withLock { $0.append(connection) } }
                 return try connection.pipeline(commands)
             }
+            admission.withLock { $0.recordSuccess() }
         } catch {
             let failure = error as? CacheError ?? .closed  // runIfActive: the cache was closed
+            if failure == .timedOut || failure == .unavailable {
+                admission.withLock { $0.recordFailure(now: .now, configuration: configuration) }
+            }
             metrics.countError(failure.errorType)
             throw failure
         }
         if replies.contains(.error) { metrics.countError(.command) }
         return replies
+    }
+
+    /// Whether the circuit breaker is open now (commands fail without reaching Redis).
+    public var isShedding: Bool {
+        admission.withLock { state in state.openUntil.map { ContinuousClock.now < $0 } ?? false }
+    }
+}
+
+/// The cache's admission control: the bounded queue and the circuit breaker.
+struct Admission {
+    /// Commands queued or running.
+    var pending = 0
+    var consecutiveFailures = 0
+    /// While set and in the future, the breaker is open.
+    var openUntil: ContinuousClock.Instant?
+
+    mutating func admit(now: ContinuousClock.Instant, configuration: RedisConfiguration) throws(CacheError) {
+        if let openUntil, now < openUntil { throw .shedding }
+        guard pending < configuration.connections + configuration.maximumQueued else { throw .shedding }
+        pending += 1
+    }
+
+    mutating func recordSuccess() {
+        consecutiveFailures = 0
+        openUntil = nil
+    }
+
+    /// Opens the breaker at the threshold; once past it, each failed probe opens it again.
+    mutating func recordFailure(now: ContinuousClock.Instant, configuration: RedisConfiguration) {
+        consecutiveFailures += 1
+        if consecutiveFailures >= configuration.breakerThreshold {
+            openUntil = now + configuration.breakerCooldown
+        }
     }
 }
 

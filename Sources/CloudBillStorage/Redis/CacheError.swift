@@ -12,11 +12,16 @@ public enum CacheError: Error, Sendable, Hashable {
     case commandRejected
     /// The cache has been closed.
     case closed
+    /// Not sent: the circuit breaker is open after consecutive failures, or the queue of
+    /// commands waiting for a connection is full.
+    case shedding
+    /// Redis refused the credentials (`AUTH`).
+    case authenticationFailed
 
     /// The `error_type` this failure counts under in `redis_errors_total`.
     public var errorType: CacheMetrics.ErrorType {
         switch self {
-        case .unavailable, .closed: .connection
+        case .unavailable, .closed, .shedding, .authenticationFailed: .connection
         case .timedOut: .timeout
         case .protocolViolation: .protocol
         case .commandRejected: .command

@@ -94,6 +94,20 @@ final class RedisConnection: Sendable {
             throw error
         }
         _ = redisEnableKeepAlive(context)
+        if let password = configuration.password {
+            let command = [Array("AUTH".utf8)] + (configuration.user.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)]
+            let reply = Self.withArgv(command) { argc, argv, lengths in redisCommandArgv(context, argc, argv, lengths) }
+            guard let reply else { throw fail(&link) }
+            let status = Self.copy(reply.assumingMemoryBound(to: redisReply.self))
+            freeReplyObject(reply)
+            guard status == .status("OK") else {
+                redisFree(context)
+                link.context = nil
+                link.retryAfter = .now + configuration.reconnectDelay
+                logger.warning("Redis refused the credentials of REDIS_URL")
+                throw .authenticationFailed
+            }
+        }
         link.retryAfter = nil
         return context
     }

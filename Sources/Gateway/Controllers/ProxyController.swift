@@ -17,23 +17,31 @@ struct ProxyController {
     let client: ServiceClient
     let verifier: TokenVerifier
     let limiter: RateLimiter
+    let failures: FailedAuthenticationLimiter
     let auth: Upstream
     let billing: Upstream
     let payment: Upstream
     let notification: Upstream
 
-    static let forwardedRequestHeaders: [HTTPField.Name] = [.contentType, .accept, HTTPField.Name("Idempotency-Key")!, AdminAuthorization.header]
+    static let forwardedRequestHeaders: [HTTPField.Name] = [.contentType, .accept, HTTPField.Name("Idempotency-Key")!]
     static let forwardedResponseHeaders: [HTTPField.Name] = [.contentType, .retryAfter, .wwwAuthenticate, HTTPField.Name("Idempotent-Replayed")!]
 
     func addRoutes(to router: Router<CloudBillRequestContext>) {
         // These two answer with the tenant they concern, to which their metrics are attributed.
+        // The admin token travels to Auth on the admin routes only.
         router.post("/admin/tenants") { request, context in
-            try await forward(request, context, to: auth, attributingTenantFromAnswer: true)
+            try await forward(request, context, to: auth, forwardingAdminToken: true, attributingTenantFromAnswer: true)
+        }
+        router.post("/admin/tenants/{tenant_id}/api-keys") { request, context in
+            try await forward(request, context, to: auth, forwardingAdminToken: true, attributingTenantFromAnswer: true)
         }
         router.post("/api/v1/auth/token") { request, context in
-            try await forward(request, context, to: auth, path: "/internal/tokens", attributingTenantFromAnswer: true)
+            try failures.check(context.clientAddress)
+            let response = try await forward(request, context, to: auth, path: "/internal/tokens", attributingTenantFromAnswer: true)
+            if response.status == .unauthorized { failures.recordFailure(context.clientAddress) }
+            return response
         }
-        let api = router.group("/api/v1").add(middleware: BearerAuthMiddleware(verifier: verifier, limiter: limiter))
+        let api = router.group("/api/v1").add(middleware: BearerAuthMiddleware(verifier: verifier, limiter: limiter, failures: failures))
         api.post("/auth/revoke") { request, context in
             if let token = BearerAuthMiddleware.bearerToken(request) {
                 verifier.forget(token)
@@ -58,6 +66,7 @@ struct ProxyController {
         _ context: CloudBillRequestContext,
         to upstream: Upstream,
         path: String? = nil,
+        forwardingAdminToken: Bool = false,
         attributingTenantFromAnswer: Bool = false
     ) async throws -> Response {
         var request = request
@@ -72,6 +81,9 @@ struct ProxyController {
         var headers = HTTPFields()
         for name in Self.forwardedRequestHeaders {
             if let value = request.headers[name] { headers[name] = value }
+        }
+        if forwardingAdminToken, let value = request.headers[AdminAuthorization.header] {
+            headers[AdminAuthorization.header] = value
         }
         var target = path ?? request.uri.path
         if let query = request.uri.query, !query.isEmpty { target += "?" + query }

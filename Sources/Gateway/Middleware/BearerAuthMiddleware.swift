@@ -71,12 +71,15 @@ struct BearerAuthMiddleware: RouterMiddleware {
     typealias Context = CloudBillRequestContext
     let verifier: TokenVerifier
     let limiter: RateLimiter
+    let failures: FailedAuthenticationLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token = Self.bearerToken(request) else {
             throw APIError(.unauthorized, "Send an access token as Authorization: Bearer <token>.", headers: [.wwwAuthenticate: "Bearer"])
         }
+        try failures.check(context.clientAddress)
         guard let tenant = try await verifier.tenant(for: token, requestID: context.requestID) else {
+            failures.recordFailure(context.clientAddress)
             throw APIError(.unauthorized, code: "invalid_token", "The access token is not valid or has expired.", headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
         }
         context.attribution.tenant = tenant
@@ -105,9 +108,65 @@ struct RateLimiter: Sendable {
     /// Seconds to wait when the tenant is over its limit; nil when the request may go on.
     func retryAfter(tenant: String) async -> Int? {
         let second = Int(Date().timeIntervalSince1970)
-        guard let count = try? await cache.incrementWithExpiry("ratelimit:\(tenant):\(second)", window: .seconds(2), tenant: tenant) else {
+        guard let count = try? await cache.incrementWithExpiry("gateway:ratelimit:\(tenant):\(second)", window: .seconds(2), tenant: tenant) else {
             return nil
         }
         return count > requestsPerSecond ? 1 : nil
+    }
+}
+
+/// Slows down guessing: a client address that failed authentication (a bad API key at the
+/// token exchange, an invalid bearer token) `limit` times within `window` gets 429 until the
+/// window ends. Counted per gateway process, in memory, for at most `capacity` addresses.
+final class FailedAuthenticationLimiter: Sendable {
+    struct Window {
+        var start: ContinuousClock.Instant
+        var failures: Int
+    }
+
+    let limit: Int
+    let window: Duration
+    let capacity: Int
+    private let windows = Mutex<[String: Window]>([:])
+
+    init(limit: Int = 20, window: Duration = .seconds(60), capacity: Int = 10_000) {
+        self.limit = limit
+        self.window = window
+        self.capacity = capacity
+    }
+
+    /// Throws 429 while `address` is over its limit.
+    func check(_ address: String?) throws {
+        guard let address else { return }
+        let now = ContinuousClock.now
+        let retryAfter = windows.withLock { windows -> Duration? in
+            guard let entry = windows[address], entry.failures >= limit else { return nil }
+            let end = entry.start + window
+            return end > now ? end - now : nil
+        }
+        if let retryAfter {
+            let seconds = max(1, Int(retryAfter.components.seconds) + 1)
+            throw APIError(
+                .tooManyRequests, code: "too_many_failed_authentications",
+                "Too many failed authentications from this address; retry after \(seconds) s.", headers: [.retryAfter: "\(seconds)"]
+            )
+        }
+    }
+
+    func recordFailure(_ address: String?) {
+        guard let address else { return }
+        let now = ContinuousClock.now
+        windows.withLock { windows in
+            if var entry = windows[address], now - entry.start < window {
+                entry.failures += 1
+                windows[address] = entry
+                return
+            }
+            if windows.count >= capacity {
+                windows = windows.filter { now - $0.value.start < window }  // drop ended windows
+                guard windows.count < capacity else { return }  // full of live ones: stop tracking new addresses
+            }
+            windows[address] = Window(start: now, failures: 1)
+        }
     }
 }

@@ -40,12 +40,18 @@ struct NotificationController {
         switch type {
         case .email: recipient = try Validate.email(input.recipient, field: "recipient")
         case .sms: recipient = try Self.phoneNumber(input.recipient)
-        case .webhook: recipient = try WebhookURL.validate(input.recipient, field: "recipient", allowedHosts: configuration.webhookAllowedHosts)
+        case .webhook: recipient = try WebhookURL.validate(input.recipient, field: "recipient", allowedOrigins: configuration.webhookAllowedOrigins)
         }
         let subject = try input.subject.map { try Validate.text($0, field: "subject", maxLength: 200) }
-        let body = try Validate.text(input.body, field: "body", maxLength: 10_000)
+        let body = try Validate.text(input.body, field: "body", maxLength: 10_000, allowingLineBreaks: true)
+        guard !queue.isFull else {
+            throw APIError(
+                .serviceUnavailable, code: "notification_backlog",
+                "Too many notifications wait for delivery; retry later.", headers: [.retryAfter: "5"]
+            )
+        }
         let notification = try await repository.create(tenant: tenant, type: type, recipient: recipient, subject: subject, body: body)
-        queue.enqueue(notification)
+        queue.notifyStored()
         return try JSONResponse.make(Accepted(id: notification.id, status: notification.status), status: .accepted)
     }
 
@@ -65,13 +71,13 @@ struct NotificationController {
 
     /// A payment receipt, sent to the tenant's webhook when it has one.
     @Sendable func createReceipt(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
-        try context.requireInternalCaller(request, token: configuration.internalToken)
+        try context.requireInternalCaller(request, accepting: configuration.acceptedInternalTokens)
         let tenant = try context.requireTenant()
         let receipt = try await request.decodeJSON(as: PaymentReceipt.self, context: context)
         guard let url = try await webhookURL(of: tenant, context: context) else { return Response(status: .noContent) }
         let body = String(decoding: try JSONEncoder.iso8601Sorted.encode(receipt), as: UTF8.self)
         let notification = try await repository.create(tenant: tenant, type: .webhook, recipient: url, subject: "payment.receipt", body: body)
-        queue.enqueue(notification)
+        queue.notifyStored()
         return try JSONResponse.make(Accepted(id: notification.id, status: notification.status), status: .accepted)
     }
 

@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import CloudBillInstrumentation
+import CloudBillKit
 import Foundation
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// Why one delivery attempt failed.
@@ -28,8 +30,11 @@ struct SimulatedProvider: Sendable {
 final class WebhookSender: Service, Sendable {
     let http: HTTPClient
     let timeout: Duration
+    /// The origins webhooks may go to; checked again before every attempt.
+    let allowedOrigins: Set<WebhookOrigin>
 
-    init(eventLoopGroup: any EventLoopGroup, timeout: Duration = .seconds(2)) {
+    init(eventLoopGroup: any EventLoopGroup, allowedOrigins: Set<WebhookOrigin>, timeout: Duration = .seconds(2)) {
+        self.allowedOrigins = allowedOrigins
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(1), read: .seconds(2))
@@ -43,6 +48,15 @@ final class WebhookSender: Service, Sendable {
     }
 
     func post(_ url: String, json: Data) async throws(DeliveryFailure) {
+        // Checked at delivery time too: the allow-list may have changed since the request,
+        // and a host name may now resolve to an internal address (DNS rebinding).
+        let allowedOrigins = self.allowedOrigins
+        let refusal = try? await NIOThreadPool.singleton.runIfActive {
+            WebhookURL.deliveryRefusal(url, allowedOrigins: allowedOrigins)
+        }
+        if let refusal {
+            throw DeliveryFailure(reason: "webhook refused: \(refusal ?? "unknown")", isRetryable: false)
+        }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

@@ -3,61 +3,91 @@ import CloudBillKit
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Delivers queued notifications in the background, a bounded number at a time.
 ///
-/// Every notification is stored as `queued` before it is offered here, so nothing is lost:
-/// on start the queue picks up what an earlier process left, and on shutdown it stops
-/// taking new work and finishes what it holds.
+/// PostgreSQL is the queue: every notification is stored as `queued` before it is
+/// accepted, and deliverers claim batches with a lease (`FOR UPDATE SKIP LOCKED`), so two
+/// instances never send one notification at once and a crashed deliverer's claims come
+/// back when their lease runs out. Memory holds one batch, never the backlog; when the
+/// backlog passes ``maximumBacklog``, new notifications are refused with 503 (back-pressure).
 final class DeliveryQueue: Service, Sendable {
-    private let stream: AsyncStream<Notification>
-    private let continuation: AsyncStream<Notification>.Continuation
+    /// Set when work arrives, so the deliverer does not wait for its next poll.
+    private let isWoken = Mutex(false)
+    /// The backlog last measured.
+    private let measuredBacklog = Mutex(0)
     let repository: NotificationRepository
     let webhooks: WebhookSender
     let metrics: BusinessMetrics
     let faults: FaultInjector
     let logger: Logger
     let concurrency: Int
+    let maximumBacklog: Int
+    /// How long a claim holds a notification: longer than all of one delivery's attempts.
+    let lease: Duration = .seconds(30)
+    /// How often the store is polled when nothing woke the deliverer.
+    let pollInterval: Duration = .seconds(1)
     /// Webhook attempts, and the pause before the second; each later pause doubles.
     let webhookAttempts = 3
     let firstBackoff: Duration = .milliseconds(200)
 
     init(
         repository: NotificationRepository, webhooks: WebhookSender, metrics: BusinessMetrics, faults: FaultInjector,
-        logger: Logger, concurrency: Int = 8
+        logger: Logger, concurrency: Int = 8, maximumBacklog: Int = 10_000
     ) {
-        (stream, continuation) = AsyncStream.makeStream(of: Notification.self)
         self.repository = repository
         self.webhooks = webhooks
         self.metrics = metrics
         self.faults = faults
         self.logger = logger
         self.concurrency = concurrency
+        self.maximumBacklog = maximumBacklog
     }
 
-    func enqueue(_ notification: Notification) {
-        continuation.yield(notification)
+    /// Tells the deliverer a notification was stored.
+    func notifyStored() {
+        measuredBacklog.withLock { $0 += 1 }
+        isWoken.withLock { $0 = true }
     }
+
+    /// Whether the backlog is too long to take more work.
+    var isFull: Bool { measuredBacklog.withLock { $0 } >= maximumBacklog }
 
     func run() async throws {
-        if let leftovers = try? await repository.queued(limit: 10_000) {
-            leftovers.forEach(enqueue)
-        }
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                var running = 0
-                for await notification in stream {
-                    if running >= concurrency {
-                        await group.next()  // bound the work in flight
-                        running -= 1
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                self.isWoken.withLock { $0 = false }
+                let claimed = await self.deliverOneBatch()
+                if claimed < self.concurrency {
+                    // Nothing more due now: wait for new work or the next poll.
+                    let deadline = ContinuousClock.now + self.pollInterval
+                    while ContinuousClock.now < deadline, !self.isWoken.withLock({ $0 }) {
+                        guard (try? await Task.sleep(for: .milliseconds(20))) != nil else { return }
                     }
-                    running += 1
-                    group.addTask { await self.deliver(notification) }
                 }
             }
-        } onGracefulShutdown: {
-            self.continuation.finish()
         }
+    }
+
+    /// Claims and delivers one batch; returns how many it claimed.
+    func deliverOneBatch() async -> Int {
+        let batch: [Notification]
+        do {
+            if let backlog = try? await repository.backlog() { measuredBacklog.withLock { $0 = backlog } }
+            batch = try await repository.claimQueued(limit: concurrency, lease: lease)
+        } catch {
+            logger.warning("notifications not claimed; retrying", metadata: ["error": "\(error)"])
+            return 0
+        }
+        // A claimed batch is delivered to the end even when shutdown cancels the loop (an
+        // unstructured task does not inherit the cancellation); a crash leaves the lease to run out.
+        await Task {
+            await withTaskGroup(of: Void.self) { group in
+                for notification in batch { group.addTask { await self.deliver(notification) } }
+            }
+        }.value
+        return batch.count
     }
 
     /// Delivers one notification and records the outcome in PostgreSQL and the metrics.

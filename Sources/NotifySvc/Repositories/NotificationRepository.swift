@@ -39,7 +39,8 @@ struct NotificationRepository: Sendable {
             """,
             [UUID(), tenant, type.rawValue, recipient, subject, body]
         )
-        return try Self.notification(rows[0])
+        guard let row = rows.first else { throw DatabaseError.queryFailed(sqlState: "P0002") }
+        return try Self.notification(row)
     }
 
     func notification(tenant: String, id: UUID) async throws -> Notification? {
@@ -49,21 +50,39 @@ struct NotificationRepository: Sendable {
         return try rows.first.map(Self.notification)
     }
 
-    /// Notifications still waiting for delivery, oldest first: after a restart they are sent.
-    func queued(limit: Int) async throws -> [Notification] {
+    /// Claims up to `limit` queued notifications, oldest first, for `lease`: rows another
+    /// deliverer holds are skipped (`FOR UPDATE SKIP LOCKED`), and a lease that ran out (its
+    /// deliverer died) makes the row claimable again.
+    func claimQueued(limit: Int, lease: Duration) async throws -> [Notification] {
         try await database.query(
-            "select_queued_notifications", tenant: nil,
-            "SELECT \(Self.columns) FROM notifications WHERE status = 'queued' ORDER BY created_at LIMIT $1", [limit]
+            "claim_notifications", tenant: nil,
+            """
+            UPDATE notifications SET lease_until = now() + $2 * interval '1 millisecond'
+            WHERE id IN (
+                SELECT id FROM notifications
+                WHERE status = 'queued' AND (lease_until IS NULL OR lease_until < now())
+                ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED
+            )
+            RETURNING \(Self.columns)
+            """,
+            [limit, Int64(lease.components.seconds * 1000)]
         ).map(Self.notification)
+    }
+
+    /// How many notifications wait for delivery.
+    func backlog() async throws -> Int {
+        try await database.query(
+            "count_queued_notifications", tenant: nil, "SELECT count(*) FROM notifications WHERE status = 'queued'"
+        ).first?.decode(Int.self, at: 0) ?? 0
     }
 
     func recordOutcome(_ notification: Notification, delivered: Bool, attempts: Int, error: String?) async throws {
         try await database.execute(
             "update_notification", tenant: notification.tenantID,
             """
-            UPDATE notifications SET status = $3, attempts = $4, last_error = $5,
+            UPDATE notifications SET status = $3, attempts = $4, last_error = $5, lease_until = NULL,
                 delivered_at = CASE WHEN $3 = 'sent' THEN now() END
-            WHERE id = $1 AND tenant_id = $2
+            WHERE id = $1 AND tenant_id = $2 AND status = 'queued'
             """,
             [notification.id, notification.tenantID, delivered ? "sent" : "failed", attempts, error]
         )

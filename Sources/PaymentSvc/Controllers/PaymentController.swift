@@ -10,6 +10,7 @@ import Logging
 struct PaymentController {
     let repository: PaymentRepository
     let processor: CardProcessor
+    let settlement: InvoiceSettlement
     let client: ServiceClient
     let configuration: ServiceConfiguration
     let metrics: BusinessMetrics
@@ -69,6 +70,10 @@ struct PaymentController {
     }
 
     /// Charges the invoice for a claimed payment and records the outcome.
+    ///
+    /// Once the processor has been asked, the claim is never given back here: if this
+    /// request fails (or the process dies) before the outcome is stored, the payment stays
+    /// `processing` and ``PaymentReconciler`` settles it from the processor's record.
     private func process(id: UUID, tenant: String, invoiceID: UUID, method: String, context: CloudBillRequestContext) async throws -> Payment {
         let invoice: InvoiceSummary
         do {
@@ -78,30 +83,45 @@ struct PaymentController {
             throw error
         }
         metrics.paymentAttempted(tenant: tenant)
-        let outcome: CardProcessor.Outcome
+        let record: CardProcessor.Record
         do {
-            outcome = try await processor.charge(amountCents: invoice.totalCents, currency: invoice.currency, method: method)
+            record = try await processor.charge(
+                paymentID: id, tenant: tenant, amountCents: invoice.totalCents, currency: invoice.currency, method: method
+            )
         } catch {
-            // Nothing was charged: give the key and the invoice back.
-            try? await repository.release(tenant: tenant, id: id)
-            throw error
+            context.logger.warning("processor call failed; the reconciler settles the payment", metadata: ["payment": "\(id)", "error": "\(error)"])
+            throw APIError(
+                .serviceUnavailable, code: "payment_pending",
+                "The payment's outcome is not known yet; retry with the same Idempotency-Key.", headers: [.retryAfter: "5"]
+            )
         }
-        switch outcome {
+        let payment: Payment?
+        switch record.outcome {
         case .approved:
-            let payment = try await repository.complete(
+            payment = try await repository.complete(
                 tenant: tenant, id: id, status: "succeeded", amountCents: invoice.totalCents, currency: invoice.currency, failureReason: nil
             )
-            metrics.paymentSucceeded(tenant: tenant)
-            await markInvoicePaid(invoiceID, tenant: tenant, context: context)
-            await requestReceipt(payment, tenant: tenant, context: context)
-            return payment
+            if payment?.status == "succeeded" {
+                metrics.paymentSucceeded(tenant: tenant)
+                await settlement.settle(paymentID: id, invoiceID: invoiceID, tenant: tenant, requestID: context.requestID)
+                if let payment { await requestReceipt(payment, tenant: tenant, context: context) }
+            }
         case .declined(let reason):
-            let payment = try await repository.complete(
+            payment = try await repository.complete(
                 tenant: tenant, id: id, status: "failed", amountCents: invoice.totalCents, currency: invoice.currency, failureReason: reason
             )
-            metrics.paymentFailed(tenant: tenant, reason: reason)
-            return payment
+            if payment?.status == "failed" { metrics.paymentFailed(tenant: tenant, reason: reason) }
+        case .voided:
+            try? await repository.release(tenant: tenant, id: id)
+            payment = nil
         }
+        guard let payment else {
+            throw APIError(
+                .conflict, code: "payment_interrupted",
+                "The payment was interrupted before the card was charged; nothing was charged. Retry with the same Idempotency-Key."
+            )
+        }
+        return payment
     }
 
     private func fetchInvoice(_ id: UUID, tenant: String, context: CloudBillRequestContext) async throws -> InvoiceSummary {
@@ -120,22 +140,6 @@ struct PaymentController {
             throw APIError(.notFound, "No invoice with id '\(id.uuidString.lowercased())'.")
         default:
             throw APIError(.badGateway, "The billing-service answered \(response.status.code) for the invoice.")
-        }
-    }
-
-    /// Tells Billing the invoice is paid. The charge stands whatever Billing answers; a
-    /// failure is logged for reconciliation.
-    private func markInvoicePaid(_ id: UUID, tenant: String, context: CloudBillRequestContext) async {
-        do {
-            let response = try await client.send(
-                .post, configuration.billingURL, "/internal/invoices/\(id.uuidString.lowercased())/mark-paid",
-                service: "billing-service", tenant: tenant, requestID: context.requestID
-            )
-            if response.status != .ok {
-                context.logger.error("invoice not marked paid", metadata: ["invoice": "\(id)", "status": "\(response.status.code)"])
-            }
-        } catch {
-            context.logger.error("invoice not marked paid", metadata: ["invoice": "\(id)", "error": "\(error)"])
         }
     }
 

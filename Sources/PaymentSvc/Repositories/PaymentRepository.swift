@@ -72,16 +72,95 @@ struct PaymentRepository: Sendable {
         )
     }
 
-    func complete(tenant: String, id: UUID, status: String, amountCents: Int64, currency: String, failureReason: String?) async throws -> Payment {
-        let rows = try await database.query(
-            "complete_payment", tenant: tenant,
+    /// Records the processor's outcome of a claimed payment. A success writes the invoice's
+    /// outbox entry in the same transaction, so its invoice is marked paid even if this
+    /// process dies right after. When the payment was settled meanwhile (by the reconciler),
+    /// the stored payment is returned unchanged; nil when its claim is gone.
+    func complete(tenant: String, id: UUID, status: String, amountCents: Int64?, currency: String?, failureReason: String?) async throws -> Payment? {
+        try await database.withTransaction(tenant: tenant) { tx in
+            let rows = try await tx.query(
+                "complete_payment",
+                """
+                UPDATE payments SET status = $3, amount_cents = $4, currency = $5, failure_reason = $6, completed_at = now()
+                WHERE id = $1 AND tenant_id = $2 AND status = 'processing' RETURNING \(Self.columns)
+                """,
+                [id, tenant, status, amountCents, currency, failureReason]
+            )
+            guard let row = rows.first else {
+                return try await tx.query(
+                    "select_payment", "SELECT \(Self.columns) FROM payments WHERE id = $1 AND tenant_id = $2", [id, tenant]
+                ).first.map { try Self.payment($0, offset: 0) }
+            }
+            let payment = try Self.payment(row, offset: 0)
+            if status == "succeeded" {
+                try await tx.execute(
+                    "insert_payment_outbox",
+                    "INSERT INTO payment_outbox (payment_id, tenant_id, invoice_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    [id, tenant, payment.invoiceID]
+                )
+            }
+            return payment
+        }
+    }
+
+    /// A payment still `processing` past the reconciler's bound.
+    struct StalePayment: Sendable {
+        let id: UUID
+        let tenantID: String
+    }
+
+    /// Payments that have been `processing` for longer than `age`: their request died or
+    /// lost track of them.
+    func stale(olderThan age: Duration, limit: Int) async throws -> [StalePayment] {
+        try await database.query(
+            "select_stale_payments", tenant: nil,
             """
-            UPDATE payments SET status = $3, amount_cents = $4, currency = $5, failure_reason = $6, completed_at = now()
-            WHERE id = $1 AND tenant_id = $2 RETURNING \(Self.columns)
+            SELECT id, tenant_id FROM payments
+            WHERE status = 'processing' AND created_at < now() - $1 * interval '1 millisecond'
+            ORDER BY created_at LIMIT $2
             """,
-            [id, tenant, status, amountCents, currency, failureReason]
+            [Int64(age.components.seconds * 1000 + age.components.attoseconds / 1_000_000_000_000_000), limit]
+        ).map { StalePayment(id: try $0.decode(UUID.self, at: 0), tenantID: try $0.decode(String.self, at: 1)) }
+    }
+
+    /// An invoice still to be marked paid.
+    struct OutboxEntry: Sendable {
+        let paymentID: UUID
+        let tenantID: String
+        let invoiceID: UUID
+        let attempts: Int
+    }
+
+    /// Outbox entries whose next attempt is due, oldest first.
+    func dueOutboxEntries(limit: Int) async throws -> [OutboxEntry] {
+        try await database.query(
+            "select_payment_outbox", tenant: nil,
+            "SELECT payment_id, tenant_id, invoice_id, attempts FROM payment_outbox WHERE next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1",
+            [limit]
+        ).map {
+            OutboxEntry(
+                paymentID: try $0.decode(UUID.self, at: 0), tenantID: try $0.decode(String.self, at: 1),
+                invoiceID: try $0.decode(UUID.self, at: 2), attempts: try $0.decode(Int.self, at: 3)
+            )
+        }
+    }
+
+    /// The outbox entry of `paymentID`, once its invoice is settled.
+    func removeOutboxEntry(_ paymentID: UUID, tenant: String) async throws {
+        try await database.execute("delete_payment_outbox", tenant: tenant, "DELETE FROM payment_outbox WHERE payment_id = $1", [paymentID])
+    }
+
+    /// Schedules another attempt after `delay`.
+    func postponeOutboxEntry(_ paymentID: UUID, tenant: String, delay: Duration, error: String) async throws {
+        try await database.execute(
+            "postpone_payment_outbox", tenant: tenant,
+            """
+            UPDATE payment_outbox SET attempts = attempts + 1, last_error = $2,
+                next_attempt_at = now() + $3 * interval '1 millisecond'
+            WHERE payment_id = $1
+            """,
+            [paymentID, error, Int64(delay.components.seconds * 1000)]
         )
-        return try Self.payment(rows[0], offset: 0)
     }
 
     func payment(tenant: String, id: UUID) async throws -> Payment? {
