@@ -34,7 +34,7 @@ test-monitoring:
 
 # The stack test runs the debug binaries test-swift built, so `make test` builds once.
 test-stack:
-	CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-stack
+	CLOUDBILL_DEMO=1 CLOUDBILL_FAULTS=on CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-stack
 
 # The alert tour at 1/30 time on the debug binaries test-swift built (905-951 s measured here);
 # its report stays in .run-tour/report.
@@ -46,6 +46,7 @@ SCALE ?= 30
 tour: deps
 	scripts/tour --scale $(SCALE) --markdown docs/alert-tour.md
 
+# Without demo mode: secrets are generated for the run folder (.run/fleet.env), faults are off.
 up: deps
 	scripts/stack up
 
@@ -56,8 +57,9 @@ down:
 status:
 	scripts/stack status
 
+# Demo mode, said so in the services' logs: the published demo secrets, the fault API on.
 demo: deps
-	scripts/stack up
+	CLOUDBILL_DEMO=1 CLOUDBILL_FAULTS=on scripts/stack up
 	scripts/demo-traffic start
 	@echo
 	@echo "CloudBill is running. Look at:"
