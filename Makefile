@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_SCRATCH ?= .build-release
 
-.PHONY: help deps build release test test-swift test-monitoring test-stack test-tour tour demo up down status bench clean
+.PHONY: help deps build release test test-swift test-monitoring test-stack test-hardening test-tour tour demo up down status bench clean
 
 help:
 	@echo "make demo     start the whole fleet natively and drive traffic; prints the URLs"
@@ -21,7 +21,7 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
 
-test: deps test-swift test-monitoring test-stack test-tour
+test: deps test-swift test-monitoring test-stack test-hardening test-tour
 
 # Suites run one at a time: several measure latency on this process's own event loops
 # (the saturated pool must not slow them), which parallel suites on two cores would distort.
@@ -35,6 +35,10 @@ test-monitoring:
 # The stack test runs the debug binaries test-swift built, so `make test` builds once.
 test-stack:
 	CLOUDBILL_DEMO=1 CLOUDBILL_FAULTS=on CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-stack
+
+# The security suite and crash drills against the real fleet, outside demo mode (about 2 minutes).
+test-hardening:
+	CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-hardening
 
 # The alert tour at 1/30 time on the debug binaries test-swift built (905-951 s measured here);
 # its report stays in .run-tour/report.
