@@ -12,7 +12,7 @@ func buildApplication(configuration: ServiceConfiguration) throws -> some Applic
     let repository = CredentialRepository(
         database: service.requireDatabase, cache: service.requireCache, tokenLifetime: .seconds(900), stalePurges: StaleCacheEntries()
     )
-    service.services.append(CredentialJanitor(repository: repository, logger: service.logger, interval: .seconds(1)))
+    service.services.append(CredentialJanitor(repository: repository, logger: service.logger, interval: .seconds(1), schemaReady: service.schemaReady))
     AuthController(
         repository: repository,
         admin: AdminAuthorization(token: configuration.adminToken),

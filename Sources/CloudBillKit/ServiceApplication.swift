@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The parts every CloudBill service is made of, put together in one place so that the five
 /// services differ only in their own routes.
@@ -37,6 +38,9 @@ public struct ServiceApplication {
     public let faults: FaultInjector
     /// Long-lived resources run by the application's service group around the server.
     public var services: [any Service]
+    /// Opens once the schema migrations are applied: background work that reads the
+    /// service's tables waits for it (``SchemaGate/wait()``).
+    public let schemaReady = SchemaGate()
     let migrations: [Migration]
 
     /// - Parameters:
@@ -127,6 +131,11 @@ public struct ServiceApplication {
                 status: ready ? .ok : .serviceUnavailable
             )
         }
+        // The probes and the scrape are requests known to come: their series start at 0, so
+        // that the HTTP families are there from the first scrape.
+        for route in ["/metrics", "/health", "/ready"] {
+            metrics.http.prepare(method: "GET", route: route, status: 200, tenant: TenantLabelGuard.anonymousTenant)
+        }
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok,
@@ -184,9 +193,13 @@ public struct ServiceApplication {
         if let database, !migrations.isEmpty {
             let all = ((try? Migration.bundled()) ?? []) + migrations
             let logger = self.logger
+            let schemaReady = self.schemaReady
             app.beforeServerStarts {
                 try await Self.migrate(database, all, logger: logger)
+                schemaReady.open()
             }
+        } else {
+            schemaReady.open()
         }
         return app
     }
@@ -264,5 +277,21 @@ extension ApplicationProtocol {
         )
         configuration.maximumGracefulShutdownDuration = gracePeriod
         try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+/// A flag that opens once and stays open.
+public final class SchemaGate: Sendable {
+    private let isOpen = Mutex(false)
+
+    public init() {}
+
+    public func open() { isOpen.withLock { $0 = true } }
+
+    /// Returns once the gate is open; throws `CancellationError` when cancelled first.
+    public func wait() async throws {
+        while !isOpen.withLock({ $0 }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
     }
 }

@@ -91,6 +91,12 @@ public final class CacheMetrics: Sendable {
         // Every error type is known up front: each series exists at 0 from the first scrape,
         // so rates and ratios read 0 rather than nothing before the first failure.
         for type in ErrorType.allCases { _ = errors.handle([type.rawValue]) }
+        // Likewise the operations without a tenant (`anonymous`: the service's own reads and
+        // writes); a tenant's series appear with its first operation.
+        for operation in Operation.allCases {
+            _ = operations.handle([operation.rawValue, "anonymous"])
+            _ = duration.handle([operation.rawValue])
+        }
     }
 
     /// Records one cache operation that reached Redis and came back.

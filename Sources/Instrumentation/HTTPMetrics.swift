@@ -64,6 +64,12 @@ public final class HTTPMetrics: Sendable {
         handles.responseSize.record(Double(responseBytes))
     }
 
+    /// Creates the four series of a request that is known to come (the probes and the
+    /// scrape itself) at 0, so that the HTTP families are there from the first scrape.
+    public func prepare(method: String, route: String, status: Int, tenant: String) {
+        _ = series(for: SeriesKey(method: method, route: route, status: status, tenant: tenant))
+    }
+
     private func series(for key: SeriesKey) -> Series {
         if let cached = series.withLock({ $0[key] }) { return cached }
         // Each tenant-attributed family admits the tenant through its own guard.

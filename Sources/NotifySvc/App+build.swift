@@ -13,7 +13,8 @@ func buildApplication(configuration: ServiceConfiguration) throws -> some Applic
     let repository = NotificationRepository(database: service.requireDatabase)
     let webhooks = WebhookSender(eventLoopGroup: service.eventLoopGroup, allowedOrigins: configuration.webhookAllowedOrigins)
     let queue = DeliveryQueue(
-        repository: repository, webhooks: webhooks, metrics: service.metrics.business, faults: service.faults, logger: service.logger
+        repository: repository, webhooks: webhooks, metrics: service.metrics.business, faults: service.faults, logger: service.logger,
+        schemaReady: service.schemaReady
     )
     service.services += [webhooks, queue]
     NotificationController(

@@ -21,7 +21,7 @@ func buildApplication(configuration: ServiceConfiguration, staleAfter: Duration?
         .flatMap { (1...3600).contains($0) ? Duration.seconds($0) : nil }
     service.services.append(PaymentReconciler(
         repository: repository, processor: processor, settlement: settlement, metrics: service.metrics.business,
-        logger: service.logger, staleAfter: staleAfter ?? environmentStaleAfter ?? .seconds(30)
+        logger: service.logger, staleAfter: staleAfter ?? environmentStaleAfter ?? .seconds(30), schemaReady: service.schemaReady
     ))
     PaymentController(
         repository: repository,

@@ -65,6 +65,31 @@ func scrape(_ client: some TestClientProtocol) async throws -> (Exposition, Stri
 }
 
 @Suite struct FleetScrapeTests {
+    /// Every documented family the service records is in its very first scrape, except the
+    /// business counters, whose every series belongs to a tenant: they appear with the
+    /// tenant's first action (failure and success series together), never for an invented one.
+    @Test(arguments: FleetService.allCases)
+    func firstScrapeShowsEveryFamilyTheServiceRecords(_ service: FleetService) async throws {
+        let expected = Set(
+            (MetricCatalog.documented + MetricCatalog.processExtras).map(\.name).filter { name in
+                if name.hasPrefix("cloudbill_") { return false }
+                if name.hasPrefix("db_") { return service != .gateway }
+                return true
+            }
+        )
+        try await withLiveService(service) { client in
+            let (_, text) = try await scrape(client)
+            let present = Set(text.split(separator: "\n").compactMap { line -> String? in
+                guard line.hasPrefix("# TYPE ") else { return nil }
+                return line.split(separator: " ").dropFirst(2).first.map(String.init)
+            })
+            #expect(expected.subtracting(present).isEmpty, "missing from the first scrape: \(expected.subtracting(present).sorted())")
+            for line in text.split(separator: "\n") where line.hasPrefix("redis_errors_total{") || line.hasPrefix("db_errors_total{") {
+                #expect(line.hasSuffix(" 0"), "\(line)")
+            }
+        }
+    }
+
     @Test(arguments: FleetService.allCases)
     func serviceAnswersHealthWithItsName(_ service: FleetService) async throws {
         #expect(service.declaredName == service.rawValue)

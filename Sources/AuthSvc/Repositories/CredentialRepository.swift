@@ -246,9 +246,11 @@ struct CredentialJanitor: Service {
     let repository: CredentialRepository
     let logger: Logger
     let interval: Duration
+    let schemaReady: SchemaGate
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            guard (try? await schemaReady.wait()) != nil else { return }
             var pass = 0
             while !Task.isCancelled {
                 do {

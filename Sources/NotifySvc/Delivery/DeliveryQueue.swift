@@ -24,6 +24,7 @@ final class DeliveryQueue: Service, Sendable {
     let logger: Logger
     let concurrency: Int
     let maximumBacklog: Int
+    let schemaReady: SchemaGate
     /// How long a claim holds a notification: longer than all of one delivery's attempts.
     let lease: Duration = .seconds(30)
     /// How often the store is polled when nothing woke the deliverer.
@@ -34,8 +35,9 @@ final class DeliveryQueue: Service, Sendable {
 
     init(
         repository: NotificationRepository, webhooks: WebhookSender, metrics: BusinessMetrics, faults: FaultInjector,
-        logger: Logger, concurrency: Int = 8, maximumBacklog: Int = 10_000
+        logger: Logger, schemaReady: SchemaGate, concurrency: Int = 8, maximumBacklog: Int = 10_000
     ) {
+        self.schemaReady = schemaReady
         self.repository = repository
         self.webhooks = webhooks
         self.metrics = metrics
@@ -56,6 +58,7 @@ final class DeliveryQueue: Service, Sendable {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            guard (try? await self.schemaReady.wait()) != nil else { return }
             while !Task.isCancelled {
                 self.isWoken.withLock { $0 = false }
                 let claimed = await self.deliverOneBatch()

@@ -24,11 +24,13 @@ final class PaymentReconciler: Service, Sendable {
     let logger: Logger
     let staleAfter: Duration
     let interval: Duration
+    let schemaReady: SchemaGate
 
     init(
         repository: PaymentRepository, processor: CardProcessor, settlement: InvoiceSettlement, metrics: BusinessMetrics,
-        logger: Logger, staleAfter: Duration, interval: Duration = .seconds(1)
+        logger: Logger, staleAfter: Duration, interval: Duration = .seconds(1), schemaReady: SchemaGate
     ) {
+        self.schemaReady = schemaReady
         self.repository = repository
         self.processor = processor
         self.settlement = settlement
@@ -40,6 +42,7 @@ final class PaymentReconciler: Service, Sendable {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            guard (try? await self.schemaReady.wait()) != nil else { return }
             while !Task.isCancelled {
                 await self.reconcileOnce()
                 try? await Task.sleep(for: self.interval)
