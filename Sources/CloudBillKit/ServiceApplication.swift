@@ -12,6 +12,9 @@ import Synchronization
 /// The parts every CloudBill service is made of, put together in one place so that the five
 /// services differ only in their own routes.
 public struct ServiceApplication {
+    /// The probe routes every service answers; their request series start at 0.
+    public static let probeRoutes = ["/health", "/ready"]
+
     /// What a service keeps its state in.
     public enum Storage {
         /// Nothing of its own.
@@ -131,9 +134,9 @@ public struct ServiceApplication {
                 status: ready ? .ok : .serviceUnavailable
             )
         }
-        // The probes and the scrape are requests known to come: their series start at 0, so
-        // that the HTTP families are there from the first scrape.
-        for route in ["/metrics", "/health", "/ready"] {
+        // The probes are requests known to come: their series start at 0, so that the HTTP
+        // families are there from the first scrape. (The scrape itself is not traffic.)
+        for route in ServiceApplication.probeRoutes {
             metrics.http.prepare(method: "GET", route: route, status: 200, tenant: TenantLabelGuard.anonymousTenant)
         }
         router.get("/metrics") { _, _ in

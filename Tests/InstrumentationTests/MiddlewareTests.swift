@@ -30,6 +30,12 @@ private func scrape(_ client: some TestClientProtocol) async throws -> Expositio
     }
 }
 
+/// The `http_requests_total` samples of the traffic a test sent: every sample except the
+/// probe series that each service prepares at 0 before any request.
+private func traffic(_ metrics: Exposition) -> [Exposition.Sample] {
+    metrics.samples.filter { $0.name == "http_requests_total" && !ServiceApplication.probeRoutes.contains($0["route"] ?? "") }
+}
+
 private func asTenant(_ tenant: String, token: String = internalToken) -> HTTPFields {
     [InternalIdentity.tenantHeader: tenant, InternalIdentity.tokenHeader: token]
 }
@@ -41,7 +47,7 @@ private func asTenant(_ tenant: String, token: String = internalToken) -> HTTPFi
                 try await client.execute(uri: "/api/v1/invoices/\(id)", method: .get) { #expect($0.status == .ok) }
             }
             let metrics = try await scrape(client)
-            let requests = metrics.samples.filter { $0.name == "http_requests_total" }
+            let requests = traffic(metrics)
             #expect(requests.map { $0["route"] } == ["/api/v1/invoices/{id}"])
             #expect(requests.first?.value == 3)
             #expect(!metrics.samples.contains { $0.labels.contains { $0.1.contains("inv_") } })
@@ -61,7 +67,7 @@ private func asTenant(_ tenant: String, token: String = internalToken) -> HTTPFi
                 }
             }
             let metrics = try await scrape(client)
-            let requests = metrics.samples.filter { $0.name == "http_requests_total" }
+            let requests = traffic(metrics)
             #expect(requests.count == 1)
             #expect(requests.first?["route"] == "__unmatched__")
             #expect(requests.first?["status"] == "404")
@@ -75,7 +81,7 @@ private func asTenant(_ tenant: String, token: String = internalToken) -> HTTPFi
                 try await client.execute(uri: "/nope", method: HTTPRequest.Method(method)!) { #expect($0.status == .notFound) }
             }
             let metrics = try await scrape(client)
-            #expect(metrics.samples.filter { $0.name == "http_requests_total" }.map { $0["method"] } == ["OTHER"])
+            #expect(traffic(metrics).map { $0["method"] } == ["OTHER"])
         }
     }
 
@@ -88,9 +94,9 @@ private func asTenant(_ tenant: String, token: String = internalToken) -> HTTPFi
             // A malformed tenant is not believed either, even with the secret.
             try await client.execute(uri: "/api/v1/invoices/1", method: .get, headers: asTenant("Robert'); DROP TABLE")) { _ in }
             let metrics = try await scrape(client)
-            let tenants = Set(metrics.samples.filter { $0.name == "http_requests_total" }.compactMap { $0["tenant_id"] })
+            let tenants = Set(traffic(metrics).compactMap { $0["tenant_id"] })
             #expect(tenants == ["acme", "anonymous"])
-            #expect(metrics.value("http_requests_total", ["tenant_id": "anonymous"]) == 3)
+            #expect(metrics.value("http_requests_total", ["route": "/api/v1/invoices/{id}", "tenant_id": "anonymous"]) == 3)
         }
     }
 
@@ -100,7 +106,7 @@ private func asTenant(_ tenant: String, token: String = internalToken) -> HTTPFi
                 try await client.execute(uri: "/api/v1/invoices/1", method: .get, headers: asTenant(tenant)) { _ in }
             }
             let metrics = try await scrape(client)
-            let tenants = Set(metrics.samples.filter { $0.name == "http_requests_total" }.compactMap { $0["tenant_id"] })
+            let tenants = Set(traffic(metrics).compactMap { $0["tenant_id"] })
             #expect(tenants == ["t1", "t2", "__other__"])
             #expect(metrics.value("http_requests_total", ["tenant_id": "__other__"]) == 3)
             #expect(metrics.value("http_request_duration_seconds_count", ["tenant_id": "__other__"]) == 3)
@@ -126,7 +132,23 @@ private func asTenant(_ tenant: String, token: String = internalToken) -> HTTPFi
         try await makeService().makeApplication().test(.router) { client in
             _ = try await scrape(client)
             let metrics = try await scrape(client)
-            #expect(metrics.samples.filter { $0.name == "http_requests_total" }.isEmpty)
+            #expect(traffic(metrics).isEmpty)
+            #expect(!metrics.samples.contains { $0["route"] == "/metrics" })
+        }
+    }
+
+    @Test func probeSeriesStartAtZeroAndCountProbes() async throws {
+        try await makeService().makeApplication().test(.router) { client in
+            let before = try await scrape(client)
+            for route in ServiceApplication.probeRoutes {
+                let labels = ["method": "GET", "route": route, "status": "200", "tenant_id": "anonymous"]
+                #expect(before.value("http_requests_total", labels) == 0)
+                #expect(before.value("http_request_duration_seconds_count", ["route": route, "tenant_id": "anonymous"]) == 0)
+            }
+            try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
+            let after = try await scrape(client)
+            #expect(after.value("http_requests_total", ["route": "/health", "status": "200"]) == 1)
+            #expect(after.value("http_requests_total", ["route": "/ready", "status": "200"]) == 0)
         }
     }
 

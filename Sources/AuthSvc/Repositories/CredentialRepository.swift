@@ -52,9 +52,7 @@ struct CredentialRepository: Sendable {
     /// is shown once and stored only as a salted hash.
     func createTenant(name: String, webhookURL: String?) async throws -> (Tenant, apiKey: String) {
         let tenantID = UUID().uuidString.lowercased()
-        let prefix = Secrets.randomHex(bytes: 6)
-        let apiKey = Self.keyPrefix + prefix + "_" + Secrets.randomHex(bytes: 32)
-        let salt = Secrets.randomHex(bytes: 16)
+        let key = NewAPIKey()
         try await database.withTransaction(tenant: tenantID) { tx in
             try await tx.execute(
                 "insert_tenant", "INSERT INTO tenants (id, name, webhook_url) VALUES ($1, $2, $3)",
@@ -63,10 +61,10 @@ struct CredentialRepository: Sendable {
             try await tx.execute(
                 "insert_api_key",
                 "INSERT INTO api_keys (id, tenant_id, prefix, salt, key_hash) VALUES ($1, $2, $3, $4, $5)",
-                [UUID(), tenantID, prefix, salt, Secrets.sha256Hex(salt, apiKey)]
+                [UUID(), tenantID, key.prefix, key.salt, key.hash]
             )
         }
-        return (Tenant(tenantID: tenantID, name: name, webhookURL: webhookURL), apiKey)
+        return (Tenant(tenantID: tenantID, name: name, webhookURL: webhookURL), key.apiKey)
     }
 
     func tenant(_ tenantID: String) async throws -> Tenant? {
@@ -139,10 +137,7 @@ struct CredentialRepository: Sendable {
     /// Issues a new API key for `tenantID`; with `revokingExisting`, revokes its other keys
     /// and every live token issued with them. Nil when the tenant does not exist.
     func rotateKey(tenantID: String, revokingExisting: Bool) async throws -> (apiKey: String, revokedKeys: Int)? {
-        let prefix = Secrets.randomHex(bytes: 6)
-        let apiKey = Self.keyPrefix + prefix + "_" + Secrets.randomHex(bytes: 32)
-        let salt = Secrets.randomHex(bytes: 16)
-        let keyID = UUID()
+        let key = NewAPIKey()
         let result = try await database.withTransaction(tenant: tenantID) { tx -> (Int, [String])? in
             guard try await !tx.query("lock_tenant", "SELECT id FROM tenants WHERE id = $1 FOR UPDATE", [tenantID]).isEmpty else {
                 return nil
@@ -164,13 +159,13 @@ struct CredentialRepository: Sendable {
             }
             try await tx.execute(
                 "insert_api_key", "INSERT INTO api_keys (id, tenant_id, prefix, salt, key_hash) VALUES ($1, $2, $3, $4, $5)",
-                [keyID, tenantID, prefix, salt, Secrets.sha256Hex(salt, apiKey)]
+                [UUID(), tenantID, key.prefix, key.salt, key.hash]
             )
             return (revokedKeys, tokenHashes)
         }
         guard let (revokedKeys, tokenHashes) = result else { return nil }
         try await dropCachedGrants(tokenHashes)
-        return (apiKey, revokedKeys)
+        return (key.apiKey, revokedKeys)
     }
 
     /// Drops the cached grants of revoked tokens. What Redis cannot drop now is recorded for
@@ -219,6 +214,20 @@ struct CredentialRepository: Sendable {
         guard key.hasPrefix(keyPrefix), parts.count == 3, parts[1].count == 12, parts[2].count == 64,
               (parts[1] + parts[2]).allSatisfy(\.isHexDigit) else { return nil }
         return String(parts[1])
+    }
+}
+
+/// A fresh API key, `cbk_<12 hex prefix>_<64 hex secret>`, with what is stored of it: the
+/// prefix that finds its row, and a salted hash. The key itself is shown once, never stored.
+struct NewAPIKey {
+    let prefix = Secrets.randomHex(bytes: 6)
+    let salt = Secrets.randomHex(bytes: 16)
+    let apiKey: String
+    let hash: String
+
+    init() {
+        apiKey = CredentialRepository.keyPrefix + prefix + "_" + Secrets.randomHex(bytes: 32)
+        hash = Secrets.sha256Hex(salt, apiKey)
     }
 }
 

@@ -400,7 +400,7 @@ public final class ConnectionPool: Service, Sendable {
 
         /// Called under the lock after every change, so the gauges never disagree with the state.
         func publish(to gauges: PoolGauges?) {
-            gauges?.set(capacity: capacity, active: leased, idle: idle.count, waiting: waiters.count)
+            gauges?.set(capacity: isClosed ? 0 : capacity, active: leased, idle: idle.count, waiting: waiters.count)
         }
     }
 }
