@@ -67,8 +67,9 @@ demo: deps
 	scripts/demo-traffic start
 	@echo
 	@echo "CloudBill is running. Look at:"
-	@echo "  Prometheus    http://localhost:9090  (targets: /targets, alerts: /alerts)"
+	@echo "  Prometheus    http://localhost:9090  (Debian's 2.42 UI: /classic/targets, /classic/alerts)"
 	@echo "  Alertmanager  http://localhost:9093"
+	@echo "  Alert sink    http://localhost:5001/status  (dead man's switch: 503 when the Watchdog stops arriving)"
 	@echo "  Grafana       http://localhost:3000  (admin/admin; only when grafana-server is installed: scripts/stack status)"
 	@echo "  Gateway       http://localhost:8080/metrics, services on 3001-3004 /metrics"
 	@echo "Stop everything with: make down"
