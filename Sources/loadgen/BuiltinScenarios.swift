@@ -82,11 +82,11 @@ enum BuiltinScenarios {
                 inject: "{service: billing, fault: db_pool_limit, max_connections: 2}, {service: billing, fault: db_slow, sleep_ms: 200}",
                 alerts: ["DatabasePoolExhaustion", "DatabasePoolWaitingRequests"]),
         failure("database-down", "PostgreSQL is stopped until DatabaseConnectionErrors fires.",
-                inject: "{stop: postgres}", alerts: ["DatabaseConnectionErrors"], hold: "8m"),
+                inject: "{stop: postgres}", alerts: ["DatabaseConnectionErrors"], hold: "8m", recover: "15m"),
         failure("cache-misses", "Billing bypasses its Redis cache until HighCacheMissRate fires.",
                 inject: "{service: billing, fault: cache_bypass}", alerts: ["HighCacheMissRate"], hold: "25m"),
         failure("redis-down", "Redis is stopped until RedisConnectionErrors fires.",
-                inject: "{stop: redis}", alerts: ["RedisConnectionErrors"], hold: "8m"),
+                inject: "{stop: redis}", alerts: ["RedisConnectionErrors"], hold: "8m", recover: "15m"),
         failure("payment-failures", "The card processor declines 40% of payments until HighPaymentFailureRate fires.",
                 inject: "{service: payment, fault: payment_declines, rate: 0.4}", alerts: ["HighPaymentFailureRate"]),
         failure("processor-errors", "The card processor fails 20% of payments until PaymentProcessorErrors fires.",
@@ -102,7 +102,7 @@ enum BuiltinScenarios {
         failure("cpu-high", "Billing burns a core until HighCPUUsage fires.",
                 inject: "{service: billing, fault: cpu_burn, share: 1}", alerts: ["HighCPUUsage"], hold: "25m"),
         failure("service-down", "The notification service is stopped until ServiceDown fires.",
-                inject: "{stop: notification}", alerts: ["ServiceDown"], hold: "8m", recover: "5m"),
+                inject: "{stop: notification}", alerts: ["ServiceDown"], hold: "8m", recover: "10m"),
         ("traffic-spike", """
         name: traffic-spike
         description: On top of the usual traffic (make demo's, or the tour's at the same base rate), adds 3x the base rate until TrafficSpike fires. The rule compares with the hour that ended 10 minutes ago, so it needs 70 minutes of traffic history first.

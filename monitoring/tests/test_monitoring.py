@@ -179,7 +179,9 @@ class TargetFilesTest(unittest.TestCase):
         conf = read(os.path.join(PROM_DIR, "prometheus.yml"))
         jobs = re.split(r"\n  - job_name: ", conf)[1:]
         by_name = {j.split("\n", 1)[0].strip(): j for j in jobs}
-        self.assertEqual(set(by_name), set(APP_JOBS) | {"prometheus"})
+        self.assertEqual(set(by_name), set(APP_JOBS) | {"prometheus", "alertmanager"})
+        self.assertIn("files: [targets/alertmanager.json]", by_name["alertmanager"])
+        self.assertRegex(by_name["alertmanager"], r"source_labels: \[job\]\s+target_label: service")
         for job in APP_JOBS:
             body = by_name[job]
             self.assertIn(f"files: [targets/{job}.json]", body)
@@ -206,18 +208,61 @@ class DashboardFilesTest(unittest.TestCase):
         self.assertEqual([p["title"] for p in d["panels"]], OVERVIEW_TITLES)
         self.assertEqual(d["refresh"], "10s")
         names = [v["name"] for v in d["templating"]["list"]]
-        self.assertEqual(names, ["service", "tenant"])
+        self.assertEqual(names, ["datasource", "service", "tenant"])
 
-    def test_every_panel_and_query_uses_the_provisioned_datasource_uid(self):
+    def test_every_panel_and_query_uses_the_datasource_variable_defaulting_to_the_provisioned_uid(self):
         self.assertRegex(read(DATASOURCE), rf"(?m)^\s+uid: {DATASOURCE_UID}\s*$")
         for name, d in self.dashboards.items():
+            variables = {v["name"]: v for v in d["templating"]["list"]}
+            ds = variables.get("datasource")
+            self.assertIsNotNone(ds, f"{name} has no datasource variable")
+            self.assertEqual((ds["type"], ds["query"], ds["current"]["value"]), ("datasource", "prometheus", DATASOURCE_UID), name)
             for p in d["panels"]:
-                self.assertEqual(p["datasource"]["uid"], DATASOURCE_UID, f"{name}: {p['title']}")
+                self.assertEqual(p["datasource"]["uid"], "${datasource}", f"{name}: {p['title']}")
                 self.assertTrue(p["targets"], f"{name}: {p['title']} has no query")
                 for t in p["targets"]:
-                    self.assertEqual(t["datasource"]["uid"], DATASOURCE_UID, f"{name}: {p['title']}")
+                    self.assertEqual(t["datasource"]["uid"], "${datasource}", f"{name}: {p['title']}")
             for v in d["templating"]["list"]:
-                self.assertEqual(v["datasource"]["uid"], DATASOURCE_UID, f"{name}: ${v['name']}")
+                if v["type"] != "datasource":
+                    self.assertEqual(v["datasource"]["uid"], "${datasource}", f"{name}: ${v['name']}")
+
+    def test_every_panel_has_a_description(self):
+        for name, d in self.dashboards.items():
+            for p in d["panels"]:
+                self.assertTrue(p.get("description", "").strip(), f"{name}: {p['title']} has no description")
+
+    def test_threshold_lines_sit_at_the_alert_thresholds(self):
+        alerts = read(os.path.join(PROM_DIR, "alerts", "cloudbill-alerts.yml"))
+        overview = {p["title"]: p for p in self.dashboards["cloudbill-overview.json"]["panels"]}
+        expected = {
+            "HTTP Request Latency": [("service:http_request_duration_seconds:p95_rate5m > ", 2.5),
+                                     ("service:http_request_duration_seconds:p99_rate5m > ", 5)],
+            "Memory Usage by Service": [("process_resident_memory_bytes > ", 1073741824), ("process_resident_memory_bytes > ", 2147483648)],
+            "CPU Usage by Service": [("instance:process_cpu_seconds:rate5m > ", 0.8)],
+        }
+        for title, pairs in expected.items():
+            d = overview[title]["fieldConfig"]["defaults"]
+            self.assertEqual(d["custom"]["thresholdsStyle"]["mode"], "line", title)
+            steps = [s["value"] for s in d["thresholds"]["steps"] if s["value"] is not None]
+            for rule, value in pairs:
+                literal = str(int(value)) if float(value).is_integer() else str(value)
+                self.assertTrue(f"{rule}{literal}" in alerts, f"{title}: the alert threshold moved from {rule}{literal}")
+                self.assertIn(value, steps, f"{title}: no line at {value:g}")
+        pool = [t["expr"] for t in overview["Database Connection Pool"]["targets"]]
+        self.assertIn('0.8 * sum by (service) (db_pool_total_connections{service=~"$service"})', pool)
+        self.assertTrue("instance:db_pool:utilization_avg1m > 0.8" in alerts, "DatabasePoolExhaustion moved from 0.8")
+
+    def test_business_legends_name_the_service(self):
+        overview = {p["title"]: p for p in self.dashboards["cloudbill-overview.json"]["panels"]}
+        for title in ("Payment Processing Rate", "Invoice Generation Rate", "Notification Delivery Rate"):
+            for t in overview[title]["targets"]:
+                self.assertIn("{{service}}", t["legendFormat"], title)
+                self.assertRegex(t["expr"], r"sum by \(service[,)]", title)
+
+    def test_no_panel_sums_over_the_dashboard_range(self):
+        for name, d in self.dashboards.items():
+            for where, expr in panel_queries(d):
+                self.assertNotIn("[$__range]", expr, f"{name} {where}: use a per-interval rate")
 
     def test_panels_do_not_overlap(self):
         for name, d in self.dashboards.items():
@@ -275,7 +320,10 @@ class RuleFilesTest(unittest.TestCase):
     def test_rate_windows_are_at_least_one_minute_and_durations_are_plain_literals(self):
         for p in glob.glob(os.path.join(PROM_DIR, "alerts", "*.yml")) + glob.glob(os.path.join(PROM_DIR, "rules", "*.yml")):
             text = read(p)
-            self.assertNotIn("{{ $", re.sub(r"annotations:.*?(?=\n      - |\n  - |\Z)", "", text, flags=re.S), p)
+            # Outside annotations only a label copied verbatim (component: "{{ $labels.service }}"):
+            # a label built from $value would change the alert's identity at every evaluation.
+            outside = re.sub(r"annotations:.*?(?=\n      - |\n  - |\Z)", "", text, flags=re.S)
+            self.assertEqual(re.findall(r"\{\{(?! \$labels\.\w+ \}\})[^}]*\}\}", outside), [], p)
             for w in re.findall(r"\[(\d+)([smhd])\]", text):
                 seconds = int(w[0]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[w[1]]
                 self.assertGreaterEqual(seconds, 60, f"{p}: window [{w[0]}{w[1]}] < 4 x 15s")
