@@ -60,7 +60,9 @@ CATALOGUE = {
 PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "prometheus_rule_evaluation_failures_total",
                      "prometheus_notifications_errors_total", "prometheus_notifications_sent_total",
                      "prometheus_notifications_alertmanagers_discovered",
-                     "prometheus_config_last_reload_successful"}
+                     "prometheus_config_last_reload_successful", "prometheus_rule_group_iterations_missed_total",
+                     # Alertmanager's own, scraped by the alertmanager job
+                     "alertmanager_notifications_total", "alertmanager_notifications_failed_total"}
 PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
                 "group_right", "offset", "bool", "inf", "nan", "atan2"}
 
@@ -418,7 +420,7 @@ class LivePrometheusTest(unittest.TestCase):
     def test_targets_carry_job_and_equal_service_labels(self):
         targets = self.api("/api/v1/targets")["data"]["activeTargets"]
         scraped = {t["labels"]["job"]: t for t in targets}
-        self.assertEqual(set(scraped), set(APP_JOBS) | {"prometheus"})
+        self.assertEqual(set(scraped), set(APP_JOBS) | {"prometheus", "alertmanager"})
         for job, t in scraped.items():
             self.assertEqual(t["labels"].get("service"), job)
             if job in APP_JOBS:
