@@ -5,7 +5,7 @@ enum BuiltinScenarios {
     /// baseline → inject → hold (until the alert fires) → clear → recover (until it resolves).
     /// `hold` and `recover` are upper bounds (the phases end as soon as the alerts fire or
     /// resolve): at least the rule's `for` plus its longest window, with room to spare.
-    static func failure(_ name: String, _ description: String, inject: String, alerts: [String], hold: String = "15m", recover: String = "10m", rate: Int = 50) -> (String, String) {
+    static func failure(_ name: String, _ description: String, inject: String, alerts: [String], hold: String = "15m", recover: String = "15m", rate: Int = 50) -> (String, String) {
         let yaml = """
         name: \(name)
         description: \(description)
