@@ -270,6 +270,7 @@ class Alertmanager:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
