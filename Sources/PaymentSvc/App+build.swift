@@ -23,10 +23,13 @@ func buildApplication(configuration: ServiceConfiguration, staleAfter: Duration?
         repository: repository, processor: processor, settlement: settlement, metrics: service.metrics.business,
         logger: service.logger, staleAfter: staleAfter ?? environmentStaleAfter ?? .seconds(30), schemaReady: service.schemaReady
     ))
+    let receipts = ReceiptSender(client: service.client, notificationURL: configuration.notificationURL, logger: service.logger)
+    service.services.append(receipts)
     PaymentController(
         repository: repository,
         processor: processor,
         settlement: settlement,
+        receipts: receipts,
         client: service.client,
         configuration: configuration,
         metrics: service.metrics.business

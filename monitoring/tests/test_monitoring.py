@@ -252,7 +252,7 @@ class DashboardFilesTest(unittest.TestCase):
                 self.assertIn(value, steps, f"{title}: no line at {value:g}")
         pool = [t["expr"] for t in overview["Database Connection Pool"]["targets"]]
         self.assertIn('0.8 * sum by (service) (db_pool_total_connections{service=~"$service"})', pool)
-        self.assertTrue("instance:db_pool:utilization_avg1m > 0.8" in alerts, "DatabasePoolExhaustion moved from 0.8")
+        self.assertTrue("instance:db_pool_active_per_total_connections:ratio_avg1m > 0.8" in alerts, "DatabasePoolExhaustion moved from 0.8")
 
     def test_business_legends_name_the_service(self):
         overview = {p["title"]: p for p in self.dashboards["cloudbill-overview.json"]["panels"]}

@@ -11,6 +11,7 @@ struct PaymentController {
     let repository: PaymentRepository
     let processor: CardProcessor
     let settlement: InvoiceSettlement
+    let receipts: ReceiptSender
     let client: ServiceClient
     let configuration: ServiceConfiguration
     let metrics: BusinessMetrics
@@ -104,7 +105,7 @@ struct PaymentController {
             if payment?.status == "succeeded" {
                 metrics.paymentSucceeded(tenant: tenant)
                 await settlement.settle(paymentID: id, invoiceID: invoiceID, tenant: tenant, requestID: context.requestID)
-                if let payment { await requestReceipt(payment, tenant: tenant, context: context) }
+                if let payment { receipts.enqueue(payment, tenant: tenant, requestID: context.requestID) }
             }
         case .declined(let reason):
             payment = try await repository.complete(
@@ -140,22 +141,6 @@ struct PaymentController {
             throw APIError(.notFound, "No invoice with id '\(id.uuidString.lowercased())'.")
         default:
             throw APIError(.badGateway, "The billing-service answered \(response.status.code) for the invoice.")
-        }
-    }
-
-    /// Asks Notification for a receipt; a receipt that cannot be queued does not undo the payment.
-    private func requestReceipt(_ payment: Payment, tenant: String, context: CloudBillRequestContext) async {
-        let receipt = PaymentReceipt(paymentID: payment.id, invoiceID: payment.invoiceID, amountCents: payment.amountCents, currency: payment.currency)
-        do {
-            let response = try await client.sendJSON(
-                .post, configuration.notificationURL, "/internal/receipts", service: "notification-service",
-                tenant: tenant, requestID: context.requestID, json: receipt, timeout: .seconds(2)
-            )
-            if response.status.kind != .successful {
-                context.logger.warning("receipt not queued", metadata: ["payment": "\(payment.id)", "status": "\(response.status.code)"])
-            }
-        } catch {
-            context.logger.warning("receipt not queued", metadata: ["payment": "\(payment.id)", "error": "\(error)"])
         }
     }
 
