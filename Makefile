@@ -2,13 +2,14 @@
 SWIFT ?= swift
 RELEASE_SCRATCH ?= .build-release
 
-.PHONY: help deps build release test test-swift test-monitoring test-stack test-hardening test-tour tour demo up down status bench clean
+.PHONY: help deps build release test test-swift test-monitoring test-stack test-hardening test-tour tour demo up down status snapshot bench clean
 
 help:
 	@echo "make demo     start the whole fleet natively and drive traffic; prints the URLs"
 	@echo "make test     install what is missing, build, run every test"
 	@echo "make up       start the fleet natively (no traffic);  make down  stop it"
 	@echo "make status   what is running"
+	@echo "make snapshot the dashboards over the last 30 minutes as HTML in reports/snapshots (RANGE=2h)"
 	@echo "make bench    benchmarks (release build), figures in docs/benchmarks.md"
 	@echo "make tour     the alert tour: every alert induced on the native fleet (SCALE=30: 30x faster; SCALE=1: real time)"
 
@@ -49,7 +50,7 @@ test-tour:
 # The alert tour on release binaries; writes docs/alert-tour.md. SCALE=1: real durations (hours).
 SCALE ?= 30
 tour: deps
-	scripts/tour --scale $(SCALE) --markdown docs/alert-tour.md
+	scripts/tour --scale $(SCALE) --markdown docs/alert-tour.md --screenshots docs/images
 
 # Without demo mode: secrets are generated for the run folder (.run/fleet.env), faults are off.
 up: deps
@@ -66,14 +67,7 @@ status:
 demo: deps
 	CLOUDBILL_DEMO=1 CLOUDBILL_FAULTS=on scripts/stack up
 	scripts/demo-traffic start
-	@echo
-	@echo "CloudBill is running. Look at:"
-	@echo "  Prometheus    http://localhost:9090  (Debian's 2.42 UI: /classic/targets, /classic/alerts)"
-	@echo "  Alertmanager  http://localhost:9093"
-	@echo "  Alert sink    http://localhost:5001/status  (dead man's switch: 503 when the Watchdog stops arriving)"
-	@echo "  Grafana       http://localhost:3000  (admin/admin; only when grafana-server is installed: scripts/stack status)"
-	@echo "  Gateway       http://localhost:8080/metrics, services on 3001-3004 /metrics"
-	@echo "Stop everything with: make down"
+	@echo "The addresses above again: scripts/stack urls.  Stop everything with: make down"
 
 # Storage figures are taken against the native stack's PostgreSQL and Redis.
 bench: deps
@@ -81,6 +75,11 @@ bench: deps
 	$(RELEASE_SCRATCH)/release/cloudbill-bench instrumentation
 	scripts/stack up
 	$(RELEASE_SCRATCH)/release/cloudbill-bench storage
+
+# The provisioned Grafana dashboards over the last 30 minutes of the running stack's
+# Prometheus, as self-contained HTML in reports/snapshots/ (scripts/snapshot --help).
+snapshot:
+	scripts/snapshot --from now-$(or $(RANGE),30m)
 
 clean:
 	rm -rf .build $(RELEASE_SCRATCH)

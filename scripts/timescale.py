@@ -317,6 +317,19 @@ def scale_rules_text(text, scale, min_window_ms=0):
     return _apply(text, rule_sites(text), new)
 
 
+def scale_promql(expr, scale, min_window_ms=0):
+    """Scale the durations of one PromQL expression as scale_rules_text scales an `expr:`
+    (the alert tour's dashboard snapshots read the dashboards' queries this way)."""
+    scale = _check_scale(scale)
+
+    def new(tok, kind):
+        if scale == 1:
+            return tok
+        floor = min_window_ms if kind == "range" else 0
+        return _format_ms(_scaled_ms(_parse_ms(tok), scale, floor))
+    return _apply(expr, promql_duration_sites(expr), new)
+
+
 def scale_alertmanager_text(text, scale):
     scale = _check_scale(scale)
     return _apply(text, alertmanager_sites(text), lambda tok, kind: scale_duration(tok, scale))
