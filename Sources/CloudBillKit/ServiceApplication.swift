@@ -31,6 +31,8 @@ public struct ServiceApplication {
     public let logger: Logger
     public let eventLoopGroup: any EventLoopGroup
     public let router: Router<CloudBillRequestContext>
+    /// The router's routes and their methods, for the 405 answers (filled by makeApplication).
+    let routeTable: RouteTable
     /// The PostgreSQL pool, for services with a database.
     public let database: ConnectionPool?
     /// The Redis cache, for services that use one.
@@ -98,13 +100,16 @@ public struct ServiceApplication {
         )
 
         let router = Router(context: CloudBillRequestContext.self)
+        let routeTable = RouteTable()
         // Outermost first: the request id is known to everything below it, the metrics see
         // the final status of every response, errors become JSON before metrics see them,
-        // identity is settled before any handler runs, and injected faults act last, on a
+        // a known path asked with another method gets 405 with Allow (not 404), identity is
+        // settled before any handler runs, and injected faults act last, on a
         // request whose route and tenant are known (never on /admin/faults or the probes).
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorResponseMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
         router.add(middleware: InternalIdentityMiddleware(acceptedTokens: configuration.acceptedInternalTokens))
         router.add(middleware: FaultMiddleware(injector: faults))
         if configuration.faultsEnabled {
@@ -157,6 +162,7 @@ public struct ServiceApplication {
         self.logger = logger
         self.eventLoopGroup = group
         self.router = router
+        self.routeTable = routeTable
         self.database = database
         self.cache = cache
         self.client = client
@@ -182,6 +188,7 @@ public struct ServiceApplication {
     /// PostgreSQL is not reachable yet.
     public func makeApplication() -> some ApplicationProtocol {
         faults.registerRoutes(Set(router.routes.map { $0.path.description }.filter { !FaultMiddleware.isExempt($0) }))
+        routeTable.load(router.routes)
         var app = Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .init(configuration.idleTimeout))),

@@ -135,4 +135,21 @@ import Testing
         let admin = try await HTTP.send("POST", fleet.gatewayURL + "/admin/tenants", json: ["name": "x"], headers: ["X-Admin-Token": "wrong"])
         #expect(admin.status == 401)
     }
+
+    @Test func aKnownPathAskedWithAnotherMethodGets405WithAllow() async throws {
+        let fleet = try await Fleet.shared()
+        let tenant = try await fleet.createTenant()
+        for (method, path, allow) in [
+            ("TRACE", "/api/v1/invoices", "GET, POST"), ("DELETE", "/api/v1/invoices/0b9c2a40-8a3e-4a4e-9a40-2f1d0c7a9b11", "GET"),
+            ("PUT", "/api/v1/payments", "POST"), ("PATCH", "/health", "GET"), ("POST", "/metrics", "GET"),
+        ] {
+            let response = try await fleet.call(method, path, as: tenant)
+            #expect(response.status == 405, "\(method) \(path): \(response.status) \(response.text)")
+            #expect(response.headers["allow"] == allow, "\(method) \(path)")
+            #expect(response["error"] == "method_not_allowed" || response.text.contains("method_not_allowed"), "\(response.text)")
+        }
+        // An unknown path is still 404, and a known method on a known path unaffected.
+        #expect(try await fleet.call("TRACE", "/api/v1/nothing-here", as: tenant).status == 404)
+        #expect(try await fleet.call("GET", "/api/v1/invoices", as: tenant).status == 200)
+    }
 }
