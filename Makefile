@@ -41,7 +41,7 @@ test-stack:
 test-hardening:
 	CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-hardening
 
-# The alert tour at 1/30 time on the debug binaries test-swift built (987-1490 s measured here, the
+# The alert tour at 1/30 time on the debug binaries test-swift built (1376-1490 s measured here, the
 # longer with scenarios retried);
 # its report stays in .run-tour/report.
 test-tour:

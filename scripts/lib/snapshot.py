@@ -555,12 +555,17 @@ def render_stat(data):
     return f'<div class="stats">{"".join(cells)}</div>'
 
 
+def fraction(value, low, high):
+    """Where value lies between low and high, clamped to 0..1 (gauges and bar gauges)."""
+    return 0.0 if value is None else min(1.0, max(0.0, (value - low) / ((high - low) or 1)))
+
+
 def render_gauge(data):
     defaults = data.panel.get("fieldConfig", {}).get("defaults", {})
     low, high = defaults.get("min", 0), defaults.get("max", 100 if defaults.get("unit") == "percent" else 1)
     cells = []
     for s, value in reduced(data):
-        share = 0.0 if value is None else min(1.0, max(0.0, (value - low) / ((high - low) or 1)))
+        share = fraction(value, low, high)
         tint = threshold_colour(value, defaults.get("thresholds"))
 
         def point(fraction, radius=80):
@@ -583,7 +588,7 @@ def render_bargauge(data):
     low, high = defaults.get("min", 0), defaults.get("max", 1)
     rows = []
     for s, value in reduced(data):
-        share = 0.0 if value is None else min(1.0, max(0.0, (value - low) / ((high - low) or 1)))
+        share = fraction(value, low, high)
         tint = threshold_colour(value, defaults.get("thresholds"))
         rows.append(f'<div class="bar-row"><span class="bar-name">{esc(s.name)}</span>'
                     f'<span class="bar-track"><span class="bar-fill" style="width:{share * 100:.1f}%;background:{tint}"></span></span>'
