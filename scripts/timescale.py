@@ -303,31 +303,31 @@ def scale_prometheus_text(text, scale):
     return _apply(text, prometheus_sites(text), new)
 
 
+def _rule_duration(scale, min_window_ms):
+    """How a duration of a rule's PromQL or keys is scaled: range windows (and subquery
+    ranges, windows of the outer *_over_time function) floored at min_window_ms, the
+    rest just divided; at scale 1 the token comes back byte-identical, no floor either."""
+    def new(tok, kind):
+        if scale == 1:
+            return tok
+        floor = min_window_ms if kind == "range" else 0
+        return _format_ms(_scaled_ms(_parse_ms(tok), scale, floor))
+    return new
+
+
 def scale_rules_text(text, scale, min_window_ms=0):
     """Scale one rule file. Range windows (and subquery ranges, which are windows of
     the outer *_over_time function) are floored at min_window_ms; subquery steps,
     offsets and the `for`/`keep_firing_for`/`interval` keys are just divided."""
     scale = _check_scale(scale)
-
-    def new(tok, kind):
-        if scale == 1:
-            return tok                      # byte-identical copy, no floor either
-        floor = min_window_ms if kind == "range" else 0
-        return _format_ms(_scaled_ms(_parse_ms(tok), scale, floor))
-    return _apply(text, rule_sites(text), new)
+    return _apply(text, rule_sites(text), _rule_duration(scale, min_window_ms))
 
 
 def scale_promql(expr, scale, min_window_ms=0):
     """Scale the durations of one PromQL expression as scale_rules_text scales an `expr:`
     (the alert tour's dashboard snapshots read the dashboards' queries this way)."""
     scale = _check_scale(scale)
-
-    def new(tok, kind):
-        if scale == 1:
-            return tok
-        floor = min_window_ms if kind == "range" else 0
-        return _format_ms(_scaled_ms(_parse_ms(tok), scale, floor))
-    return _apply(expr, promql_duration_sites(expr), new)
+    return _apply(expr, promql_duration_sites(expr), _rule_duration(scale, min_window_ms))
 
 
 def scale_alertmanager_text(text, scale):
