@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 
 /// PostgreSQL pool and query metrics of one service.
 public final class DatabaseMetrics: Sendable {
@@ -35,12 +36,25 @@ public final class DatabaseMetrics: Sendable {
     }
 }
 
-/// The four pool gauges, set together by the pool whenever its state changes.
-public struct PoolGauges: Sendable {
-    public let total: Gauge
-    public let active: Gauge
-    public let idle: Gauge
-    public let waiting: Gauge
+/// The four pool gauges of one service, always exposed as one consistent pool state.
+///
+/// The pool publishes its state whenever it changes; the gauges take that state only when
+/// a scrape renders them (``ServiceMetrics/exposition()``, one scrape at a time). Setting
+/// four gauges one by one as the pool changes would let a scrape read `active` from one
+/// state and `idle` from the next, and show more connections than the pool can hold.
+public final class PoolGauges: Sendable {
+    struct State: Equatable {
+        var capacity: Int
+        var active: Int
+        var idle: Int
+        var waiting: Int
+    }
+
+    private let total: Gauge
+    private let active: Gauge
+    private let idle: Gauge
+    private let waiting: Gauge
+    private let state = Mutex(State(capacity: 0, active: 0, idle: 0, waiting: 0))
 
     init(service: String, registry: PrometheusCollectorRegistry) {
         func gauge(_ definition: MetricDefinition) -> Gauge {
@@ -52,15 +66,21 @@ public struct PoolGauges: Sendable {
         waiting = gauge(MetricCatalog.dbPoolWaitingRequests)
     }
 
-    /// Publishes a pool state. `total` is the pool's size, the most connections it may hold
-    /// now (the configured maximum, or the lower cap of an injected `db_pool_limit`), so that
-    /// `active / total` is the share of the pool's capacity in use; `active + idle` are the
-    /// connections open now, at most `total`.
+    /// Publishes a pool state. `capacity` is the pool's size, the most connections it may
+    /// hold now (the configured maximum, or the lower cap of an injected `db_pool_limit`), so
+    /// that `active / total` is the share of the pool's capacity in use; `active + idle` are
+    /// the connections open now, at most `capacity`.
     public func set(capacity: Int, active: Int, idle: Int, waiting: Int) {
-        self.total.set(to: Double(capacity))
-        self.active.set(to: Double(active))
-        self.idle.set(to: Double(idle))
-        self.waiting.set(to: Double(waiting))
+        state.withLock { $0 = State(capacity: capacity, active: active, idle: idle, waiting: waiting) }
+    }
+
+    /// Copies the last published state into the gauges; called by the scrape, never concurrently.
+    func collect() {
+        let current = state.withLock { $0 }
+        total.set(to: Double(current.capacity))
+        active.set(to: Double(current.active))
+        idle.set(to: Double(current.idle))
+        waiting.set(to: Double(current.waiting))
     }
 }
 

@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 
 /// All metrics of one CloudBill service, registered in one Prometheus registry.
 ///
@@ -17,6 +18,8 @@ public final class ServiceMetrics: Sendable {
     public let business: BusinessMetrics
     public let runtime: RuntimeMetrics
     private let faults: MetricFamily<Gauge>
+    /// One scrape renders at a time, so the gauges it refreshes are the ones it emits.
+    private let scrape = Mutex(())
 
     /// - Parameter databasePool: whether this service owns a PostgreSQL pool; the pool
     ///   gauges are exposed only where there is a pool to describe.
@@ -37,9 +40,13 @@ public final class ServiceMetrics: Sendable {
         faults.handle([fault]).set(to: active ? 1 : 0)
     }
 
-    /// Refreshes the process families and renders every family in the text exposition format.
+    /// Refreshes the process and pool families and renders every family in the text
+    /// exposition format.
     public func exposition() -> [UInt8] {
-        runtime.collect()
-        return registry.emitToBuffer()
+        scrape.withLock { _ in
+            runtime.collect()
+            database.pool?.collect()
+            return registry.emitToBuffer()
+        }
     }
 }

@@ -156,7 +156,7 @@ extension FaultTests {
             #expect(warm > 2, "the pool had grown beyond the limit before")
             #expect(shrunk <= 2, "idle connections above the limit are closed at once")
             #expect(maximumWaiting > 0, "callers queued for a connection")
-            #expect(samples.allSatisfy { $0.total <= 2 && $0.active <= 2 && $0.active + $0.idle == $0.total }, "\(samples)")
+            #expect(samples.allSatisfy { $0.total <= 2 && $0.active <= 2 && $0.active + $0.idle <= $0.total }, "\(samples)")
             #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
         }
 

@@ -109,6 +109,34 @@ private func exerciseEveryFamily(_ metrics: ServiceMetrics) {
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool findings: \(result.output)")
     }
 
+    @Test func poolGaugesAreScrapedAsOneState() async {
+        // A pool lending and taking back one of its two connections as fast as it can,
+        // scraped meanwhile: every scrape shows a state the pool was in, never `active` of
+        // one state with `idle` of another.
+        let metrics = ServiceMetrics(service: "pool-test")
+        let pool = metrics.database.pool!
+        let publisher = Task.detached {
+            var lent = false
+            while !Task.isCancelled {
+                lent.toggle()
+                pool.set(capacity: 2, active: lent ? 2 : 1, idle: lent ? 0 : 1, waiting: lent ? 3 : 0)
+            }
+        }
+        var torn: [(Double, Double, Double)] = []
+        for _ in 0..<300 {
+            let scrape = Exposition(String(decoding: metrics.exposition(), as: UTF8.self))
+            let labels = ["service": "pool-test"]
+            let state = (scrape.value("db_pool_active_connections", labels) ?? -1,
+                         scrape.value("db_pool_idle_connections", labels) ?? -1,
+                         scrape.value("db_pool_waiting_requests", labels) ?? -1)
+            let consistent = (state == (2, 0, 3) || state == (1, 1, 0) || state == (0, 0, 0))
+                && scrape.value("db_pool_total_connections", labels) != nil
+            if !consistent { torn.append(state) }
+        }
+        publisher.cancel()
+        #expect(torn.isEmpty, "scrapes mixing two pool states: \(torn.prefix(5))")
+    }
+
     @Test func serviceWithoutPoolExposesNoPoolGauges() {
         let metrics = ServiceMetrics(service: "gateway-test", databasePool: false)
         let scrape = Exposition(String(decoding: metrics.exposition(), as: UTF8.self))
