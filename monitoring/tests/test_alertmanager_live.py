@@ -350,6 +350,43 @@ class OnePagePerIncidentTest(unittest.TestCase):
         self.run_outage("memory-critical")
 
 
+@unittest.skipUnless(ALERTMANAGER, "prometheus-alertmanager is not installed")
+class RecoveryTest(unittest.TestCase):
+    def test_a_recovered_component_holds_its_dependents_burns_only(self):
+        # notification-service was stopped and is back: ServiceDown has resolved, the
+        # gateway's 6x availability burn still holds the outage in its 30-minute window.
+        # ComponentRecentlyFailed holds that page back (and with it the burn's ticket, which
+        # the held page still inhibits); a new symptom of the gateway, its latency threshold
+        # page, gets through, and the marker itself is never sent anywhere.
+        marker = {**EXTERNAL_LABELS, "alertname": "ComponentRecentlyFailed", "component": "notification-service",
+                  **RULES["ComponentRecentlyFailed"][0][0]}
+        echo = alert("AvailabilityBudgetBurn", "api-gateway", "critical")
+        ticket = alert("AvailabilityBudgetBurn", "api-gateway", "warning")
+        new_symptom = alert("CriticalLatencyP99", "api-gateway")
+        receiver = Receiver()
+        manager = Alertmanager(receiver.port)
+        try:
+            manager.post([marker, echo, ticket, new_symptom])
+            deadline, held = time.time() + 10, set()
+            while time.time() < deadline:
+                current = manager.alerts()
+                held = {(a["labels"]["alertname"], a["labels"]["severity"]) for a in current if a["status"]["inhibitedBy"]}
+                if len(current) == 4 and len(held) == 2:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(held, {("AvailabilityBudgetBurn", "critical"), ("AvailabilityBudgetBurn", "warning")})
+            time.sleep(10 / SCALE + 1.5)
+            pages = receiver.pages()
+            self.assertEqual(len({p["groupKey"] for p in pages}), 1, pages)
+            self.assertEqual({a["labels"]["alertname"] for a in pages[-1]["alerts"]}, {"CriticalLatencyP99"})
+            with receiver.lock:
+                sent = [(path, a["labels"]["alertname"]) for path, p in receiver.posts for a in p["alerts"]]
+            self.assertEqual({name for _, name in sent}, {"CriticalLatencyP99"})
+        finally:
+            manager.stop()
+            receiver.close()
+
+
 class AlertSinkTest(unittest.TestCase):
     """scripts/alert-sink, the receiver and dead man's switch of the native and compose stacks."""
 
