@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_SCRATCH ?= .build-release
 
-.PHONY: help deps build release test test-swift test-monitoring test-stack test-hardening test-tour tour demo up down status snapshot bench clean
+.PHONY: help deps build release test test-swift test-monitoring test-stack test-hardening test-ha test-tour tour demo up down status snapshot bench clean
 
 help:
 	@echo "make demo     start the whole fleet natively and drive traffic; prints the URLs"
@@ -22,7 +22,7 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
 
-test: deps test-swift test-monitoring test-stack test-hardening test-tour
+test: deps test-swift test-monitoring test-stack test-hardening test-ha test-tour
 
 # Suites run one at a time: several measure latency on this process's own event loops
 # (the saturated pool must not slow them), which parallel suites on two cores would distort.
@@ -40,6 +40,12 @@ test-stack:
 # The security suite and crash drills against the real fleet, outside demo mode (about 2 minutes).
 test-hardening:
 	CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-hardening
+
+# The HA monitoring (CLOUDBILL_HA=1 scripts/stack up: two Prometheus replicas, an Alertmanager
+# cluster of two, VictoriaMetrics) at 1/30 time: one page per alert, also with one of each
+# stopped; remote write equal to Prometheus (about 3 minutes).
+test-ha:
+	CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-ha
 
 # The alert tour at 1/30 time on the debug binaries test-swift built (1376-1490 s measured here, the
 # longer with scenarios retried);

@@ -3,14 +3,16 @@
 output of `scripts/stack urls` and `scripts/stack status`, the Makefile's demo target)
 and fails unless each answers 200.
 
-    python3 scripts/lib/front_door.py [--without-grafana] FILE...
+    python3 scripts/lib/front_door.py [--without-grafana] [--without-ha | --only-ha] FILE...
 
 A URL is `http://localhost:PORT/...` or `http://127.0.0.1:PORT/...`. On a line that is a
 curl command, `-X POST` sends a POST and `-G ... --data-urlencode 'k=v'` adds the query,
 as curl would. Skipped, and counted as skipped: URLs with a shell variable or a
 placeholder in them, and with --without-grafana (Grafana is not installed here) every
-URL on Grafana's port 3000. Prints one line per URL and `front-door: N answered 200,
-M failed, K skipped`; exits 1 when any failed.
+URL on Grafana's port 3000; with --without-ha the URLs of the HA monitoring's second
+Prometheus, second Alertmanager and VictoriaMetrics (CLOUDBILL_HA=1; make test-ha requests
+them with --only-ha, which skips every other URL). Prints one line per URL and
+`front-door: N answered 200, M failed, K skipped`; exits 1 when any failed.
 """
 import argparse
 import re
@@ -22,6 +24,7 @@ import urllib.request
 
 URL = re.compile(r"https?://(?:[^\s/@'\"`]+@)?(?:localhost|127\.0\.0\.1):\d+[^\s'\"`)<>|]*")
 GRAFANA_PORT = 3000
+HA_PORTS = {9091, 9094, 8428}
 
 
 def requests_in(line):
@@ -69,6 +72,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+")
     parser.add_argument("--without-grafana", action="store_true")
+    ha = parser.add_mutually_exclusive_group()
+    ha.add_argument("--without-ha", action="store_true")
+    ha.add_argument("--only-ha", action="store_true")
     args = parser.parse_args()
     seen, ok, failed, skipped = set(), 0, 0, 0
     for path in args.files:
@@ -83,6 +89,12 @@ def main():
                     if "$" in url or "<" in url or "{" in url:
                         skipped += 1
                         print(f"skip {method} {url} ({where}: a placeholder)")
+                        continue
+                    if args.without_ha and port in HA_PORTS:
+                        skipped += 1
+                        print(f"skip {method} {url} ({where}: HA monitoring only, make test-ha requests it)")
+                        continue
+                    if args.only_ha and port not in HA_PORTS:
                         continue
                     if args.without_grafana and port == GRAFANA_PORT:
                         skipped += 1
