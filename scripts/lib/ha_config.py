@@ -9,8 +9,11 @@ this writes, into a folder of the run folder, the configuration of each Promethe
   - `alert_relabel_configs` dropping `replica` from the alerts they send, so the two
     replicas send the same alert and the Alertmanager cluster deduplicates it (an alert's
     identity is its label set);
-  - `remote_write` to the long-term store (VictoriaMetrics), which keeps each replica's
-    series apart by their `replica` label;
+  - `remote_write` to the long-term store (VictoriaMetrics), also without `replica`: the
+    two replicas write the same series, and VictoriaMetrics, started with
+    -dedup.minScrapeInterval at the shortest scrape interval (--min-scrape-interval prints
+    it), keeps one sample of them per interval, so a sum() over the long-term store
+    counts each target once, as it does in one Prometheus;
   - file_sd target files listing every replica of Prometheus and of Alertmanager, so each
     Prometheus scrapes and notifies all of them.
 
@@ -24,6 +27,7 @@ Usage:
 import argparse
 import json
 import os
+import re
 import sys
 
 import yaml
@@ -48,6 +52,7 @@ def replica_config(base, config_dir, replica, targets_dir, remote_write):
     config["remote_write"] = [{
         "url": remote_write,
         "name": "long-term",
+        "write_relabel_configs": [{"action": "labeldrop", "regex": "replica"}],
         # The store keeps what Prometheus keeps; metadata is not needed there.
         "metadata_config": {"send": False},
     }]
@@ -91,6 +96,23 @@ def files(config, out_dir, prometheus, alertmanager, remote_write, seen_config_d
 
 
 COMPOSE_DIR = os.path.join(PROMETHEUS_DIR, "ha")
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(duration):
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", duration):
+        total += float(number) * UNITS[unit]
+    return total
+
+
+def min_scrape_interval(config):
+    """The shortest scrape interval of the configuration, as a duration flag value."""
+    with open(config) as f:
+        parsed = yaml.safe_load(f)
+    default = parsed.get("global", {}).get("scrape_interval", "1m")
+    shortest = min(seconds(job.get("scrape_interval", default)) for job in parsed.get("scrape_configs", []))
+    return f"{round(shortest * 1000)}ms"
 
 
 def compose_files():
@@ -112,7 +134,12 @@ def main(argv):
     parser.add_argument("--config", default=os.path.join(PROMETHEUS_DIR, "prometheus.yml"))
     parser.add_argument("--compose", action="store_true", help="write docker-compose's files in monitoring/prometheus/ha/")
     parser.add_argument("--check", action="store_true", help="with --compose: only compare")
+    parser.add_argument("--min-scrape-interval", action="store_true",
+                        help="print the shortest scrape interval of --config (VictoriaMetrics' -dedup.minScrapeInterval)")
     args = parser.parse_args(argv)
+    if args.min_scrape_interval:
+        print(min_scrape_interval(args.config))
+        return 0
     if args.compose:
         wanted = compose_files()
         if args.check:
