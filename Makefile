@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_SCRATCH ?= .build-release
 
-.PHONY: help deps build release test test-swift test-monitoring test-stack test-hardening test-ha test-tour tour demo up down status snapshot bench clean
+.PHONY: help deps build release test test-swift test-monitoring test-stack test-hardening test-ha test-kubernetes test-tour tour demo up down status snapshot bench clean
 
 help:
 	@echo "make demo     start the whole fleet natively and drive traffic; prints the URLs"
@@ -22,7 +22,7 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
 
-test: deps test-swift test-monitoring test-stack test-hardening test-ha test-tour
+test: deps test-swift test-monitoring test-kubernetes test-stack test-hardening test-ha test-tour
 
 # Suites run one at a time: several measure latency on this process's own event loops
 # (the saturated pool must not slow them), which parallel suites on two cores would distort.
@@ -32,6 +32,12 @@ test-swift:
 
 test-monitoring:
 	scripts/check-monitoring
+
+# deploy/kubernetes validated offline: kustomize renders, Kubernetes and Operator schemas,
+# rules extracted back pass promtool, checkov (the first run creates .venv-kubernetes from
+# PyPI; about 45 s warm).
+test-kubernetes:
+	scripts/check-kubernetes
 
 # The stack test runs the debug binaries test-swift built, so `make test` builds once.
 test-stack:
