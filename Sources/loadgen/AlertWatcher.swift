@@ -19,6 +19,10 @@ struct AlertObservation: Sendable, Codable, Equatable {
 }
 
 /// Polls Prometheus' `/api/v1/alerts` and notes when the expected alerts change state.
+///
+/// Only an alert that became active (its `activeAt`) at or after the fault started counts:
+/// an alert already pending or firing before, from an earlier failure, says nothing about
+/// this one. Before a phase injects a fault, "the fault started" is the watcher's creation.
 final class AlertWatcher: Sendable {
     let prometheusURL: String
     let expected: [String]
@@ -26,6 +30,8 @@ final class AlertWatcher: Sendable {
     /// Guards the observations: written by the polling task, read by the engine.
     private let observations: Mutex<[String: AlertObservation]>
     private let origin: ContinuousClock.Instant
+    /// Wall-clock seconds (Unix time) before which an alert's activation does not count.
+    private let notBefore: Mutex<Double>
 
     /// Only alerts with one of these `service` labels count (nil: any): a scenario that
     /// burns billing's CPU waits for billing's HighCPUUsage, not another service's.
@@ -38,6 +44,7 @@ final class AlertWatcher: Sendable {
         self.expected = expected
         self.transport = transport
         self.origin = origin
+        notBefore = Mutex(Date().timeIntervalSince1970)
         observations = Mutex(Dictionary(uniqueKeysWithValues: expected.map { ($0, AlertObservation(name: $0)) }))
     }
 
@@ -58,16 +65,31 @@ final class AlertWatcher: Sendable {
 
     func snapshot() -> [AlertObservation] { observations.withLock { obs in expected.compactMap { obs[$0] } } }
 
+    /// The fault starts now (called before the first injection): alerts active from an
+    /// earlier time no longer count.
+    func faultStarted(at date: Date = Date()) {
+        notBefore.withLock { $0 = date.timeIntervalSince1970 }
+    }
+
     /// One poll; false when Prometheus did not answer.
     @discardableResult
     func poll() async -> Bool {
         guard let answer = try? await transport.send("GET", prometheusURL + "/api/v1/alerts"), answer.status == 200,
               let data = answer.json?["data"] as? [String: Any], let alerts = data["alerts"] as? [[String: Any]]
         else { return false }
+        observe(alerts)
+        return true
+    }
+
+    /// Notes the states of the expected alerts in one `/api/v1/alerts` answer's `alerts`.
+    func observe(_ alerts: [[String: Any]]) {
+        let threshold = notBefore.withLock { $0 }
         var states: [String: String] = [:]
         for alert in alerts {
             guard let labels = alert["labels"] as? [String: Any], let name = labels["alertname"] as? String, let state = alert["state"] as? String else { continue }
             if let services, !services.contains(labels["service"] as? String ?? "") { continue }
+            // An alert without a readable activeAt counts: Prometheus always sends one.
+            if let activeAt = (alert["activeAt"] as? String).flatMap(Self.unixTime), activeAt < threshold { continue }
             if states[name] != "firing" { states[name] = state }
         }
         let now = secondsSinceOrigin
@@ -85,7 +107,23 @@ final class AlertWatcher: Sendable {
                 observations[name] = observation
             }
         }
-        return true
+    }
+
+    /// Unix seconds of an RFC 3339 time as Prometheus writes it ("2026-12-06T21:45:55.123456789Z",
+    /// fractional seconds of any length, `Z` or a numeric offset); nil when it is not one.
+    static func unixTime(_ text: String) -> Double? {
+        var whole = text
+        var fraction = 0.0
+        if let dot = text.firstIndex(of: ".") {
+            let digits = text[text.index(after: dot)...].prefix { $0.isNumber }
+            guard !digits.isEmpty, let value = Double("0." + digits) else { return nil }
+            fraction = value
+            whole = String(text[..<dot]) + String(text[text.index(after: dot)...].dropFirst(digits.count))
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        guard let date = formatter.date(from: whole) else { return nil }
+        return date.timeIntervalSince1970 + fraction
     }
 
     /// Polls every `interval` seconds until cancelled.

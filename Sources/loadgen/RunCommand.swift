@@ -192,6 +192,8 @@ struct RunCommand: AsyncParsableCommand {
                 if phase.clearsFaults {
                     for event in await injector.clearAll(at: seconds) { Self.announce(event); rawWriter?.writeEvent(event) }
                 }
+                // The first fault: from now on only alerts that become active count.
+                if !phase.inject.isEmpty, !injector.hasApplied { watcher?.faultStarted() }
                 for action in phase.inject {
                     let event = await injector.apply(action, at: seconds)
                     Self.announce(event)
