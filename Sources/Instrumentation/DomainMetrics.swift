@@ -43,7 +43,7 @@ public final class DatabaseMetrics: Sendable {
 /// four gauges one by one as the pool changes would let a scrape read `active` from one
 /// state and `idle` from the next, and show more connections than the pool can hold.
 public final class PoolGauges: Sendable {
-    struct State: Equatable {
+    struct State {
         var capacity: Int
         var active: Int
         var idle: Int

@@ -109,6 +109,13 @@ final class AlertWatcher: Sendable {
         }
     }
 
+    /// One formatter for every poll (ISO8601DateFormatter is documented as thread-safe).
+    nonisolated(unsafe) private static let internetDateTime: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter
+    }()
+
     /// Unix seconds of an RFC 3339 time as Prometheus writes it ("2026-12-06T21:45:55.123456789Z",
     /// fractional seconds of any length, `Z` or a numeric offset); nil when it is not one.
     static func unixTime(_ text: String) -> Double? {
@@ -120,9 +127,7 @@ final class AlertWatcher: Sendable {
             fraction = value
             whole = String(text[..<dot]) + String(text[text.index(after: dot)...].dropFirst(digits.count))
         }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        guard let date = formatter.date(from: whole) else { return nil }
+        guard let date = internetDateTime.date(from: whole) else { return nil }
         return date.timeIntervalSince1970 + fraction
     }
 
