@@ -81,12 +81,12 @@ demo: deps
 	scripts/demo-traffic start
 	@echo "The addresses above again: scripts/stack urls.  Stop everything with: make down"
 
-# Storage figures are taken against the native stack's PostgreSQL and Redis.
+# The request path, storage and instrumentation next to bare Hummingbird, wrk, pgbench and
+# redis-benchmark in one run (scripts/bench --help); figures in docs/benchmarks.md. It runs
+# the fleet from .run-bench on the documented ports: stop a running stack first (make down).
 bench: deps
-	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH) --product cloudbill-bench
-	$(RELEASE_SCRATCH)/release/cloudbill-bench instrumentation
-	scripts/stack up
-	$(RELEASE_SCRATCH)/release/cloudbill-bench storage
+	scripts/install-deps --with-load-tools
+	scripts/bench
 
 # The provisioned Grafana dashboards over the last 30 minutes of the running stack's
 # Prometheus, as self-contained HTML in reports/snapshots/ (scripts/snapshot --help).

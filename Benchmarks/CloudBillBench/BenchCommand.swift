@@ -1,11 +1,12 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudbill-bench",
         abstract: "Measures CloudBill's hot paths and prints the figures.",
-        subcommands: [InstrumentationBenchmark.self, StorageBenchmark.self]
+        subcommands: [InstrumentationBenchmark.self, StorageBenchmark.self, ServeTarget.self]
     )
 }
 
@@ -25,13 +26,23 @@ struct StorageBenchmark: AsyncParsableCommand {
     @Option(help: "Redis port.")
     var redisPort = 6379
 
+    @Option(help: "Redis password (the native demo stack's is cloudbill-demo-redis-password).")
+    var redisPassword: String?
+
     @Option(help: "Seconds per measured run.")
     var seconds = 5
 
     func run() async throws {
-        try await runPoolBenchmark(connectionString: postgres, poolSizes: [4, 16], duration: .seconds(seconds))
-        try await runRedisBenchmark(host: redisHost, port: redisPort, clients: 16, duration: .seconds(seconds))
+        print("load average \(loadAverage())")
+        try await runPoolBenchmark(connectionString: postgres, poolSizes: [8, 16], duration: .seconds(seconds))
+        try await runRedisBenchmark(host: redisHost, port: redisPort, password: redisPassword, duration: .seconds(seconds))
+        print("load average \(loadAverage())")
     }
+}
+
+/// The one-minute load average, as /proc/loadavg prints it.
+func loadAverage() -> String {
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? "?"
 }
 
 /// Median of measured values.

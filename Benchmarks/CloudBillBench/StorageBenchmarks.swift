@@ -7,12 +7,14 @@ import NIOPosix
 // the same number of clients. Called by `cloudbill-bench`; see docs/benchmarks.md ("Storage").
 
 /// Prints the pool's `SELECT 1` throughput at each pool size next to `pgbench` running a
-/// `SELECT 1` script over the extended protocol (what `PQexecParams` speaks), with as many
-/// clients as the pool has connections, and their ratio.
+/// `SELECT 1` script with as many clients as the pool has connections, over the extended
+/// protocol with unnamed statements (`-M extended`, what `PQexecParams` speaks) and with
+/// prepared statements (`-M prepared`), and their ratios. Each pool run is followed by the
+/// two pgbench runs, so all three see the same machine.
 /// - Parameter connectionString: a libpq connection string; pgbench receives it as its dbname.
 func runPoolBenchmark(
     connectionString: String,
-    poolSizes: [Int] = [4, 16],
+    poolSizes: [Int] = [8, 16],
     duration: Duration = .seconds(5),
     pgbench: String = "/usr/lib/postgresql/15/bin/pgbench"
 ) async throws {
@@ -22,49 +24,70 @@ func runPoolBenchmark(
     print("PostgreSQL SELECT 1, \(duration) per run")
     for size in poolSizes {
         let pool = try await poolThroughput(connectionString: connectionString, size: size, duration: duration)
-        let output = try await runTool(pgbench, [
-            "-n", "-M", "extended", "-f", script.path, "-c", String(size), "-j", String(min(size, ProcessInfo.processInfo.activeProcessorCount)),
-            "-T", String(duration.components.seconds), connectionString,
-        ])
-        guard let reference = firstNumber(after: "tps = ", in: output) else {
-            print("pgbench printed no tps:\n\(output)")
-            continue
+        for mode in ["extended", "prepared"] {
+            let output = try await runTool(pgbench, [
+                "-n", "-M", mode, "-f", script.path, "-c", String(size), "-j", String(min(size, ProcessInfo.processInfo.activeProcessorCount)),
+                "-T", String(duration.components.seconds), connectionString,
+            ])
+            guard let reference = firstNumber(after: "tps = ", in: output) else {
+                print("pgbench printed no tps:\n\(output)")
+                continue
+            }
+            report("pool size \(size)", pool, "pgbench -c \(size) -M \(mode)", reference)
         }
-        report("pool size \(size)", pool, "pgbench -c \(size)", reference)
     }
 }
 
-/// Prints the cache's `GET` throughput with `clients` concurrent callers (and as many
-/// connections) next to `redis-benchmark -t get` with the same client count, and their ratio.
+/// Prints the cache's `GET` and the gateway rate limiter's step (`INCR` and `PEXPIRE` in one
+/// round trip) with the cache's production connection count and 16 concurrent callers, next
+/// to `redis-benchmark` with as many connections (`-t get`, and `INCR` on one key), and their
+/// ratios.
 func runRedisBenchmark(
     host: String = "127.0.0.1",
     port: Int = 6379,
-    clients: Int = 16,
+    password: String? = nil,
+    callers: Int = 16,
     duration: Duration = .seconds(5),
     redisBenchmark: String = "/usr/bin/redis-benchmark"
 ) async throws {
     let metrics = ServiceMetrics(service: "cloudbill-bench", databasePool: false)
-    let cache = Cache(configuration: RedisConfiguration(host: host, port: port, connections: clients), metrics: metrics.cache)
+    let configuration = RedisConfiguration(host: host, port: port, password: password)
+    let connections = configuration.connections
+    let cache = Cache(configuration: configuration, metrics: metrics.cache)
     let key = "cloudbill-bench:get"
     guard await cache.set(key, "xxx", ttl: .seconds(600), tenant: nil) else {
         print("Redis at \(host):\(port) is unreachable")
         await cache.close()
         return
     }
-    let ours = try await throughput(callers: clients, duration: duration) {
+    var authentication: [String] = []
+    if let password { authentication = ["-a", password] }
+    print("Redis, the cache's \(connections) connections (\(callers) callers), \(duration) per run")
+
+    let gets = try await throughput(callers: callers, duration: duration) {
         guard await cache.get(key, tenant: "bench") != nil else { throw CacheError.unavailable }
     }
-    await cache.close()
-    let requests = max(100_000, Int(ours * duration.seconds))
-    let output = try await runTool(redisBenchmark, [
-        "-h", host, "-p", String(port), "-t", "get", "-c", String(clients), "-n", String(requests), "-d", "3", "-q",
+    let getOutput = try await runTool(redisBenchmark, ["-h", host, "-p", String(port)] + authentication + [
+        "-t", "get", "-c", String(connections), "-n", String(max(100_000, Int(gets * duration.seconds))), "-d", "3", "-q",
     ])
-    print("Redis GET, \(clients) clients")
-    guard let reference = firstNumber(after: "GET: ", in: output) else {
-        print("redis-benchmark printed no rate:\n\(output)")
-        return
+    if let reference = firstNumber(after: "GET: ", in: getOutput) {
+        report("cache.get", gets, "redis-benchmark -t get -c \(connections)", reference)
+    } else {
+        print("redis-benchmark printed no rate:\n\(getOutput)")
     }
-    report("cache.get", ours, "redis-benchmark -t get -c \(clients)", reference)
+
+    let steps = try await throughput(callers: callers, duration: duration) {
+        _ = try await cache.incrementWithExpiry("ratelimit:bench:\(Int(Date().timeIntervalSince1970))", window: .seconds(2), tenant: "bench")
+    }
+    let incrOutput = try await runTool(redisBenchmark, ["-h", host, "-p", String(port)] + authentication + [
+        "-c", String(connections), "-n", String(max(100_000, Int(steps * duration.seconds))), "-q", "INCR", "cloudbill-bench:incr",
+    ])
+    if let reference = firstNumber(after: ": ", in: incrOutput) {
+        report("rate-limit step", steps, "redis-benchmark INCR -c \(connections)", reference)
+    } else {
+        print("redis-benchmark printed no rate:\n\(incrOutput)")
+    }
+    await cache.close()
 }
 
 private func poolThroughput(connectionString: String, size: Int, duration: Duration) async throws -> Double {
@@ -107,7 +130,7 @@ private func throughput(callers: Int, duration: Duration, _ operation: @escaping
 private func report(_ ours: String, _ ourRate: Double, _ tool: String, _ toolRate: Double) {
     func rate(_ value: Double) -> String { String(format: "%9.0f/s", value) }
     print("  \(ours.padding(toLength: 16, withPad: " ", startingAt: 0)) \(rate(ourRate))   "
-        + "\(tool.padding(toLength: 34, withPad: " ", startingAt: 0)) \(rate(toolRate))   ratio \(String(format: "%.2f", ourRate / toolRate))")
+        + "\(tool.padding(toLength: 38, withPad: " ", startingAt: 0)) \(rate(toolRate))   ratio \(String(format: "%.2f", ourRate / toolRate))")
 }
 
 /// Runs a tool to completion and returns what it printed.
