@@ -27,20 +27,36 @@ public final class HTTPMetrics: Sendable {
         let duration: ValueHistogram
         let requestSize: ValueHistogram
         let responseSize: ValueHistogram
+        /// The `cloudbill_tenants_folded_total` counters of the families whose guard folded
+        /// this key's tenant into `__other__`: each observation under the key counts there.
+        let folds: [Counter]
     }
+
+    /// One part of the handle cache: keys are spread over the shards by hash, so that two
+    /// event loops recording at once rarely wait for the same lock.
+    final class Shard: Sendable {
+        let entries = Mutex<[SeriesKey: Series]>([:])
+    }
+
+    static let shardCount = 16
+    /// Keys with a folded tenant cached at most, over all shards; past it, such a key takes
+    /// the guards on every request (as it did before it was cached), so the cache stays
+    /// bounded however many tenants arrive.
+    public static let foldedKeyLimit = 10_000
 
     let requests: MetricFamily<Counter>
     let duration: MetricFamily<ValueHistogram>
     let requestSize: MetricFamily<ValueHistogram>
     let responseSize: MetricFamily<ValueHistogram>
-    private let series: Mutex<[SeriesKey: Series]>
+    private let shards: [Shard]
+    private let foldedKeys = Atomic<Int>(0)
 
     init(service: String, registry: PrometheusCollectorRegistry, tenantLimit: Int) {
         requests = MetricFamily(MetricCatalog.httpRequestsTotal, service: service, registry: registry, tenantLimit: tenantLimit)
         duration = MetricFamily(MetricCatalog.httpRequestDuration, service: service, registry: registry, tenantLimit: tenantLimit)
         requestSize = MetricFamily(MetricCatalog.httpRequestSize, service: service, registry: registry, tenantLimit: tenantLimit)
         responseSize = MetricFamily(MetricCatalog.httpResponseSize, service: service, registry: registry, tenantLimit: tenantLimit)
-        series = Mutex([:])
+        shards = (0..<Self.shardCount).map { _ in Shard() }
     }
 
     /// Records one finished request.
@@ -62,6 +78,7 @@ public final class HTTPMetrics: Sendable {
         handles.duration.record(seconds)
         handles.requestSize.record(Double(requestBytes))
         handles.responseSize.record(Double(responseBytes))
+        for fold in handles.folds { fold.increment() }
     }
 
     /// Creates the four series of a request that is known to come (the probes and the
@@ -71,21 +88,32 @@ public final class HTTPMetrics: Sendable {
     }
 
     private func series(for key: SeriesKey) -> Series {
-        if let cached = series.withLock({ $0[key] }) { return cached }
-        // Each tenant-attributed family admits the tenant through its own guard.
-        let requestsTenant = requests.tenantLabel(for: key.tenant)
-        let durationTenant = duration.tenantLabel(for: key.tenant)
+        let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(Self.shardCount))]
+        if let cached = shard.entries.withLock({ $0[key] }) { return cached }
+        // Each tenant-attributed family admits the tenant through its own guard. A guard's
+        // verdict never changes (a tenant admitted stays admitted; once the guard is full it
+        // stays full), so it can be cached with the handles.
+        let requestsTenant = requests.admit(key.tenant)
+        let durationTenant = duration.admit(key.tenant)
         let status = String(key.status)
+        var folds: [Counter] = []
+        if let fold = requestsTenant.fold { folds.append(fold) }
+        if let fold = durationTenant.fold { folds.append(fold) }
         let made = Series(
-            requests: requests.handle([key.method, key.route, status, requestsTenant]),
-            duration: duration.handle([key.method, key.route, durationTenant]),
+            requests: requests.handle([key.method, key.route, status, requestsTenant.label]),
+            duration: duration.handle([key.method, key.route, durationTenant.label]),
             requestSize: requestSize.handle([key.method, key.route]),
-            responseSize: responseSize.handle([key.method, key.route])
+            responseSize: responseSize.handle([key.method, key.route]),
+            folds: folds
         )
-        // A folded tenant is not cached under its own name, so that every one of its
-        // observations counts as folded and the cache stays bounded.
-        guard requestsTenant == key.tenant, durationTenant == key.tenant else { return made }
-        series.withLock { $0[key] = made }
+        if folds.isEmpty {
+            shard.entries.withLock { $0[key] = made }
+        } else if foldedKeys.wrappingAdd(1, ordering: .relaxed).newValue <= Self.foldedKeyLimit {
+            let inserted = shard.entries.withLock { $0.updateValue(made, forKey: key) == nil }
+            if !inserted { foldedKeys.subtract(1, ordering: .relaxed) }
+        } else {
+            foldedKeys.subtract(1, ordering: .relaxed)
+        }
         return made
     }
 }

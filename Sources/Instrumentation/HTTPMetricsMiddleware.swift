@@ -52,24 +52,35 @@ public struct HTTPMetricsMiddleware<Context: AttributedRequestContext>: RouterMi
             var response = try await next(request, context)
             let status = Int(response.status.code)
             let attribution = context.attribution
-            let knownLength = response.body.contentLength
-            let tally = ByteTally()
-            if knownLength == nil {
-                response.body = response.body.map { buffer in
-                    tally.add(buffer.readableBytes)
-                    return buffer
-                }
-            }
             let body = response.body
-            response.body = ResponseBody(contentLength: knownLength) { writer in
+            if let knownLength = body.contentLength {
+                // The common case: one wrapper, no tally.
+                response.body = ResponseBody(contentLength: knownLength) { writer in
+                    defer {
+                        metrics.record(
+                            method: method, route: route, status: status, tenant: attribution.tenant,
+                            seconds: start.duration(to: .now).seconds,
+                            requestBytes: requestBytes, responseBytes: knownLength
+                        )
+                    }
+                    try await body.write(writer)
+                }
+                return response
+            }
+            let tally = ByteTally()
+            let counted = body.map { buffer in
+                tally.add(buffer.readableBytes)
+                return buffer
+            }
+            response.body = ResponseBody { writer in
                 defer {
                     metrics.record(
                         method: method, route: route, status: status, tenant: attribution.tenant,
                         seconds: start.duration(to: .now).seconds,
-                        requestBytes: requestBytes, responseBytes: knownLength ?? tally.total
+                        requestBytes: requestBytes, responseBytes: tally.total
                     )
                 }
-                try await body.write(writer)
+                try await counted.write(writer)
             }
             return response
         } catch {

@@ -85,12 +85,12 @@ final class MetricFamily<Handle: MetricHandle>: Sendable {
         }
     }
 
-    /// Admits `tenant` through this family's guard, counting a fold; for callers that cache
-    /// handles of several families under one key.
-    func tenantLabel(for tenant: String) -> String {
-        guard let tenantGuard, let folded else { return tenant }
+    /// Admits `tenant` through this family's guard without counting: the label to record,
+    /// and the family's fold counter when the tenant was folded (the caller counts each
+    /// observation there); for callers that cache handles of several families under one key.
+    func admit(_ tenant: String) -> (label: String, fold: Counter?) {
+        guard let tenantGuard, let folded else { return (tenant, nil) }
         let label = tenantGuard.labelValue(for: tenant)
-        if label != tenant { folded.increment() }
-        return label
+        return (label, label == tenant ? nil : folded)
     }
 }

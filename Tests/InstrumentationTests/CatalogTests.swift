@@ -160,6 +160,22 @@ private func exerciseEveryFamily(_ metrics: ServiceMetrics) {
         #expect(scrape.value("cloudbill_metric_tenants_folded_total", ["family": family]) == 3)
     }
 
+    @Test func foldedTenantsCountOnEveryRequestWhetherTheirHandlesAreCachedOrNot() {
+        let metrics = ServiceMetrics(service: "fold-test", tenantLimit: 1)
+        // t0 is admitted; more folded keys than the handle cache keeps, then 20 of them again.
+        let tenants = (0...HTTPMetrics.foldedKeyLimit + 10).map { "t\($0)" }
+        for tenant in tenants + tenants.prefix(21) {
+            metrics.http.record(method: "GET", route: "/r", status: 200, tenant: tenant, seconds: 0.001, requestBytes: 0, responseBytes: 1)
+        }
+        let scrape = Exposition(String(decoding: metrics.exposition(), as: UTF8.self))
+        let folded = Double(tenants.count - 1 + 20)
+        #expect(scrape.value("http_requests_total", ["tenant_id": "t0"]) == 2)
+        #expect(scrape.value("http_requests_total", ["tenant_id": "__other__"]) == folded)
+        #expect(scrape.value("http_request_duration_seconds_count", ["tenant_id": "__other__"]) == folded)
+        #expect(scrape.value("cloudbill_metric_tenants_folded_total", ["family": "http_requests_total"]) == folded)
+        #expect(scrape.value("cloudbill_metric_tenants_folded_total", ["family": "http_request_duration_seconds"]) == folded)
+    }
+
     @Test func reservedTenantValuesNeverCountAgainstTheLimit() {
         let guardian = TenantLabelGuard(limit: 1)
         #expect(guardian.labelValue(for: "anonymous") == "anonymous")
