@@ -87,7 +87,7 @@ public struct ErrorResponseMiddleware: RouterMiddleware {
         } catch let error as any HTTPResponseError where error.status.code < 500 {
             return APIError(error.status, error.status.reasonPhrase).render(requestID: context.requestID)
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "request_id": "\(context.requestID)"])
             return APIError(.internalServerError, "The server failed to handle the request.")
                 .render(requestID: context.requestID)
         }
@@ -105,7 +105,7 @@ public struct ErrorResponseMiddleware: RouterMiddleware {
         case .constraintViolated:
             return APIError(.conflict, "The request conflicts with data that already exists.")
         case .queryFailed(let state):
-            context.logger.error("query failed", metadata: ["sqlstate": "\(state)"])
+            context.logger.error("query failed", metadata: ["sqlstate": "\(state)", "request_id": "\(context.requestID)"])
             return APIError(.internalServerError, "The server failed to handle the request.")
         }
     }

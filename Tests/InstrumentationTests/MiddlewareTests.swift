@@ -115,6 +115,25 @@ private func asTenant(_ tenant: String, token: String = internalToken) -> HTTPFi
         }
     }
 
+    @Test func aRequestWithoutAnIDGetsADistinctVersion4UUID() async throws {
+        try await makeService().makeApplication().test(.router) { client in
+            var seen: Set<String> = []
+            for _ in 0..<50 {
+                try await client.execute(uri: "/health", method: .get) { response in
+                    let id = try #require(response.headers[RequestIDMiddleware.header])
+                    #expect(id == id.lowercased())
+                    let parsed = try #require(UUID(uuidString: id))
+                    #expect(parsed.uuidString.lowercased() == id)
+                    let bytes = parsed.uuid
+                    #expect(bytes.6 >> 4 == 4)
+                    #expect(bytes.8 >> 6 == 0b10)
+                    seen.insert(id)
+                }
+            }
+            #expect(seen.count == 50)
+        }
+    }
+
     @Test func errorsAreJSONWithTheirStatusAndCounted() async throws {
         try await makeService().makeApplication().test(.router) { client in
             try await client.execute(uri: "/api/v1/fail", method: .post, headers: [RequestIDMiddleware.header: "req-42"]) { response in

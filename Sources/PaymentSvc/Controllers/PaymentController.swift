@@ -90,7 +90,7 @@ struct PaymentController {
                 paymentID: id, tenant: tenant, amountCents: invoice.totalCents, currency: invoice.currency, method: method
             )
         } catch {
-            context.logger.warning("processor call failed; the reconciler settles the payment", metadata: ["payment": "\(id)", "error": "\(error)"])
+            context.logger.warning("processor call failed; the reconciler settles the payment", metadata: ["payment": "\(id)", "error": "\(error)", "request_id": "\(context.requestID)"])
             throw APIError(
                 .serviceUnavailable, code: "payment_pending",
                 "The payment's outcome is not known yet; retry with the same Idempotency-Key.", headers: [.retryAfter: "5"]
