@@ -187,6 +187,7 @@ let package = Package(
                 "CloudBillStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 "CloudBillKit",
                 "Gateway", "AuthSvc", "BillingSvc", "PaymentSvc", "NotifySvc",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

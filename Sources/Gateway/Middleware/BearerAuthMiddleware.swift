@@ -1,3 +1,4 @@
+import Crypto
 import CloudBillKit
 import CloudBillStorage
 import Foundation
@@ -5,23 +6,33 @@ import Hummingbird
 import Synchronization
 
 /// Verifies bearer tokens with Auth, remembering each verdict for a few seconds so that a
-/// busy tenant costs Auth one call per token per interval.
+/// busy tenant costs Auth one call per token per interval. Concurrent requests with the same
+/// unknown token share one call to Auth.
 final class TokenVerifier: Sendable {
     struct Grant: Sendable {
         let tenant: String
         let validUntil: ContinuousClock.Instant
     }
 
+    /// Tokens are remembered by their SHA-256, never in the clear.
+    typealias Key = SHA256.Digest
+
+    struct State {
+        var grants: [Key: Grant] = [:]
+        var inFlight: [Key: Task<String?, any Error>] = [:]
+    }
+
     let client: ServiceClient
     let authURL: String
     let memory: Duration
-    private let grants = Mutex<[String: Grant]>([:])
-    static let capacity = 10_000
+    let capacity: Int
+    private let state = Mutex(State())
 
-    init(client: ServiceClient, authURL: String, memory: Duration = .seconds(5)) {
+    init(client: ServiceClient, authURL: String, memory: Duration = .seconds(5), capacity: Int = 10_000) {
         self.client = client
         self.authURL = authURL
         self.memory = memory
+        self.capacity = capacity
     }
 
     struct Verification: Decodable {
@@ -33,11 +44,36 @@ final class TokenVerifier: Sendable {
         }
     }
 
+    static func key(_ token: String) -> Key {
+        var token = token
+        return token.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+    }
+
     /// The tenant of a live token; nil for a token Auth rejects.
     func tenant(for token: String, requestID: String) async throws -> String? {
-        let key = Secrets.sha256Hex(token)
+        enum Lookup {
+            case remembered(String)
+            case pending(Task<String?, any Error>)
+        }
+        let key = Self.key(token)
         let now = ContinuousClock.now
-        if let grant = grants.withLock({ $0[key] }), grant.validUntil > now { return grant.tenant }
+        let lookup = state.withLock { current -> Lookup in
+            if let grant = current.grants[key], grant.validUntil > now { return .remembered(grant.tenant) }
+            if let running = current.inFlight[key] { return .pending(running) }
+            let task = Task { [self] in
+                defer { _ = state.withLock { $0.inFlight.removeValue(forKey: key) } }
+                return try await verify(token, key: key, requestID: requestID)
+            }
+            current.inFlight[key] = task
+            return .pending(task)
+        }
+        switch lookup {
+        case .remembered(let tenant): return tenant
+        case .pending(let call): return try await call.value
+        }
+    }
+
+    private func verify(_ token: String, key: Key, requestID: String) async throws -> String? {
         let response = try await client.sendJSON(
             .post, authURL, "/internal/tokens/verify", service: "auth-service", tenant: nil, requestID: requestID,
             json: ["token": token], timeout: .seconds(2)
@@ -47,9 +83,10 @@ final class TokenVerifier: Sendable {
             let verification = try response.decode(Verification.self)
             guard InternalIdentity.isValidTenantID(verification.tenantID) else { return nil }
             let validFor = min(memory, .seconds(max(0, verification.expiresIn)))
-            grants.withLock { grants in
-                if grants.count >= Self.capacity { grants.removeAll(keepingCapacity: true) }
-                grants[key] = Grant(tenant: verification.tenantID, validUntil: now + validFor)
+            let now = ContinuousClock.now
+            state.withLock { state in
+                if state.grants.count >= capacity { Self.evict(&state.grants, now: now, capacity: capacity) }
+                state.grants[key] = Grant(tenant: verification.tenantID, validUntil: now + validFor)
             }
             return verification.tenantID
         case .unauthorized:
@@ -59,9 +96,18 @@ final class TokenVerifier: Sendable {
         }
     }
 
+    /// Makes room in a full cache: expired grants go first; if every grant is still live,
+    /// the tenth that expires soonest goes, so the busy tokens stay remembered.
+    static func evict(_ grants: inout [Key: Grant], now: ContinuousClock.Instant, capacity: Int) {
+        grants = grants.filter { $0.value.validUntil > now }
+        guard grants.count >= capacity else { return }
+        let soonest = grants.sorted { $0.value.validUntil < $1.value.validUntil }.prefix(max(1, capacity / 10))
+        for (key, _) in soonest { grants.removeValue(forKey: key) }
+    }
+
     func forget(_ token: String) {
-        let key = Secrets.sha256Hex(token)
-        _ = grants.withLock { $0.removeValue(forKey: key) }
+        let key = Self.key(token)
+        _ = state.withLock { $0.grants.removeValue(forKey: key) }
     }
 }
 
