@@ -22,7 +22,14 @@ final class PostgresConnection: Sendable {
         var handle: OpaquePointer?
         /// The session's current `statement_timeout`, to change it only when a query asks for another.
         var statementTimeoutMilliseconds: Int64
+        /// Statements prepared on this session, by their text: each is parsed and planned by
+        /// the server once per connection, then only bound and executed. The services run a
+        /// fixed set of statements, so the map stays small; past ``preparedLimit`` statements
+        /// run unnamed, as they would without the cache.
+        var prepared: [String: String] = [:]
     }
+
+    static let preparedLimit = 256
 
     private let session: Mutex<Session>
     private let logger: Logger
@@ -94,10 +101,23 @@ final class PostgresConnection: Sendable {
             if let sleep {
                 _ = try Self.check(PQexec(handle, "SELECT pg_sleep(\(sleep) / 1000.0) /* cloudbill fault: db_slow */"), handle, logger)
             }
+            var statement = session.prepared[sql]
+            if statement == nil, session.prepared.count < Self.preparedLimit {
+                let name = "cloudbill_\(session.prepared.count)"
+                // A statement that fails to prepare (a syntax error, an aborted transaction)
+                // fails here as it would have run, and is not remembered.
+                _ = try Self.check(PQprepare(handle, name, sql, Int32(parameters.count), nil), handle, logger)
+                session.prepared[sql] = name
+                statement = name
+            }
             let copies = parameters.map { $0.flatMap { strdup($0) } }
             defer { copies.forEach { free($0) } }
             let result = copies.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { values in
-                PQexecParams(handle, sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+                if let statement {
+                    PQexecPrepared(handle, statement, Int32(values.count), values.baseAddress, nil, nil, 0)
+                } else {
+                    PQexecParams(handle, sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+                }
             }
             return try Self.check(result, handle, logger)
         }
