@@ -84,40 +84,53 @@ struct BillingRepository: Sendable {
         return Customer(id: id, name: try row.decode(String.self, at: 0), email: try row.decode(String.self, at: 1), createdAt: try row.decode(Date.self, at: 2))
     }
 
-    /// Stores an invoice and its lines in one transaction; nil when the customer is not the tenant's.
+    /// Stores an invoice and its lines in one statement (atomic on its own: the invoice and
+    /// every line, or nothing) and one round trip however many lines it has; nil when the
+    /// customer is not the tenant's. The lines travel as one JSON parameter.
     func createInvoice(
         tenant: String, customerID: UUID, currency: String, lines: [LineItem], taxCents: Int64, subtotalCents: Int64
     ) async throws -> Invoice? {
-        let id = UUID()
-        return try await database.withTransaction(tenant: tenant) { tx -> Invoice? in
-            let owner = try await tx.query(
-                "select_customer", "SELECT 1 FROM customers WHERE id = $1 AND tenant_id = $2", [customerID, tenant]
-            )
-            guard !owner.isEmpty else { return nil }
-            let rows = try await tx.query(
-                "insert_invoice",
-                """
-                INSERT INTO invoices (id, tenant_id, customer_id, currency, subtotal_cents, tax_cents, total_cents, status)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, 'open') RETURNING created_at
-                """,
-                [id, tenant, customerID, currency, subtotalCents, taxCents, subtotalCents + taxCents]
-            )
-            for (position, line) in lines.enumerated() {
-                try await tx.execute(
-                    "insert_line_item",
-                    """
-                    INSERT INTO invoice_line_items (invoice_id, position, description, quantity, unit_amount_cents, amount_cents)
-                    VALUES ($1, $2, $3, $4, $5, $6)
-                    """,
-                    [id, position, line.description, line.quantity, line.unitAmountCents, line.amountCents]
-                )
+        struct PositionedLine: Encodable {
+            let position: Int
+            let description: String
+            let quantity: Int
+            let unitAmountCents: Int64
+            let amountCents: Int64
+            enum CodingKeys: String, CodingKey {
+                case position, description, quantity
+                case unitAmountCents = "unit_amount_cents"
+                case amountCents = "amount_cents"
             }
-            return Invoice(
-                id: id, customerID: customerID, currency: currency, status: "open", subtotalCents: subtotalCents,
-                taxCents: taxCents, totalCents: subtotalCents + taxCents, lineItems: lines,
-                createdAt: try Self.firstRow(rows).decode(Date.self, at: 0), paidAt: nil
-            )
         }
+        let id = UUID()
+        let linesJSON = String(decoding: try JSONEncoder().encode(lines.enumerated().map { position, line in
+            PositionedLine(position: position, description: line.description, quantity: line.quantity,
+                           unitAmountCents: line.unitAmountCents, amountCents: line.amountCents)
+        }), as: UTF8.self)
+        let rows = try await database.query(
+            "insert_invoice", tenant: tenant,
+            """
+            WITH invoice AS (
+                INSERT INTO invoices (id, tenant_id, customer_id, currency, subtotal_cents, tax_cents, total_cents, status)
+                SELECT $1::uuid, $2::text, $3::uuid, $4::text, $5::bigint, $6::bigint, $7::bigint, 'open'
+                WHERE EXISTS (SELECT 1 FROM customers WHERE id = $3 AND tenant_id = $2)
+                RETURNING id, created_at
+            ), lines AS (
+                INSERT INTO invoice_line_items (invoice_id, position, description, quantity, unit_amount_cents, amount_cents)
+                SELECT invoice.id, line.position, line.description, line.quantity, line.unit_amount_cents, line.amount_cents
+                FROM invoice, jsonb_to_recordset($8::jsonb)
+                    AS line(position int, description text, quantity int, unit_amount_cents bigint, amount_cents bigint)
+            )
+            SELECT created_at FROM invoice
+            """,
+            [id, tenant, customerID, currency, subtotalCents, taxCents, subtotalCents + taxCents, linesJSON]
+        )
+        guard let row = rows.first else { return nil }
+        return Invoice(
+            id: id, customerID: customerID, currency: currency, status: "open", subtotalCents: subtotalCents,
+            taxCents: taxCents, totalCents: subtotalCents + taxCents, lineItems: lines,
+            createdAt: try row.decode(Date.self, at: 0), paidAt: nil
+        )
     }
 
     /// The invoice, from Redis when cached.
