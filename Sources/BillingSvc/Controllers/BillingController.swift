@@ -130,10 +130,10 @@ struct BillingController {
     @Sendable func invoice(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
         let tenant = try context.requireTenant()
         let id = try Validate.uuid(try context.parameters.require("id"), field: "invoice", inPath: true)
-        guard let invoice = try await repository.invoice(tenant: tenant, id: id) else {
+        guard let json = try await repository.invoiceJSON(tenant: tenant, id: id) else {
             throw APIError(.notFound, "No invoice with id '\(id.uuidString.lowercased())'.")
         }
-        return try JSONResponse.make(invoice)
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: json)))
     }
 
     struct InvoiceList: Encodable {

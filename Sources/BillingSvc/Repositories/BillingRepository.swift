@@ -133,17 +133,29 @@ struct BillingRepository: Sendable {
         )
     }
 
-    /// The invoice, from Redis when cached.
+    /// The invoice, from Redis when cached. Cached in the API's own encoding (sorted keys,
+    /// ISO 8601 dates), which ``invoiceJSON(tenant:id:)`` serves as it is.
     func invoice(tenant: String, id: UUID) async throws -> Invoice? {
         let key = Self.invoiceKey(tenant: tenant, id: id)
         if let cached = await cache.get(key, tenant: tenant), let invoice = try? JSONDecoder.iso8601.decode(Invoice.self, from: Data(cached)) {
             return invoice
         }
         guard let invoice = try await loadInvoice(tenant: tenant, id: id) else { return nil }
-        if let data = try? JSONEncoder.iso8601.encode(invoice) {
-            await cache.set(key, Array(data), ttl: Self.invoiceTTL, tenant: tenant)
-        }
+        if let bytes = try? JSONResponse.encoder.encode(invoice) { await cache.set(key, Array(bytes), ttl: Self.invoiceTTL, tenant: tenant) }
         return invoice
+    }
+
+    /// The invoice as the API answers it (``JSONResponse``'s encoding), straight from Redis
+    /// when cached: a cache hit is neither decoded nor encoded again.
+    func invoiceJSON(tenant: String, id: UUID) async throws -> [UInt8]? {
+        let key = Self.invoiceKey(tenant: tenant, id: id)
+        if let cached = await cache.get(key, tenant: tenant), cached.first == UInt8(ascii: "{"), cached.last == UInt8(ascii: "}") {
+            return cached
+        }
+        guard let invoice = try await loadInvoice(tenant: tenant, id: id) else { return nil }
+        let bytes = Array(try JSONResponse.encoder.encode(invoice))
+        await cache.set(key, bytes, ttl: Self.invoiceTTL, tenant: tenant)
+        return bytes
     }
 
     func invoices(tenant: String, status: String?, limit: Int) async throws -> [Invoice] {
