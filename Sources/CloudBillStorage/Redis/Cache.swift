@@ -104,16 +104,16 @@ public final class Cache: Service, Sendable {
         return true
     }
 
-    /// Increments the counter at `key` and returns its new value; the first increment starts a
-    /// `window` after which the key expires (a fixed-window rate limit). Recorded as `set`.
+    /// Adds `amount` to the counter at `key` and returns its new value; the first increment
+    /// starts a `window` after which the key expires (a fixed-window rate limit). Recorded as `set`.
     ///
-    /// `INCR` and `PEXPIRE ... NX` (Redis 7) travel in one pipelined round trip. Unlike the other
+    /// `INCRBY` and `PEXPIRE ... NX` (Redis 7) travel in one pipelined round trip. Unlike the other
     /// methods this one throws, because no value stands in for an unknown count: a rate
     /// limiter typically lets the request through when it catches ``CacheError``.
-    public func incrementWithExpiry(_ key: String, window: Duration, tenant: String?) async throws(CacheError) -> Int {
+    public func incrementWithExpiry(_ key: String, by amount: Int = 1, window: Duration, tenant: String?) async throws(CacheError) -> Int {
         let start = ContinuousClock.now
         let milliseconds = String(max(1, window.roundedUpMilliseconds))
-        let replies = try await send([["INCR", key].bytes, ["PEXPIRE", key, milliseconds, "NX"].bytes])
+        let replies = try await send([["INCRBY", key, String(amount)].bytes, ["PEXPIRE", key, milliseconds, "NX"].bytes])
         guard case .integer(let count) = replies[0] else {
             if replies[0] == .error { throw .commandRejected }  // counted in send
             metrics.countError(.protocol)

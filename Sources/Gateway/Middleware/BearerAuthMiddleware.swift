@@ -144,20 +144,81 @@ struct BearerAuthMiddleware: RouterMiddleware {
     }
 }
 
-/// A fixed-window rate limit per tenant, counted in Redis so that it holds across gateway
-/// processes. When Redis cannot answer, requests pass: an outage of the cache must not
-/// become an outage of the API.
-struct RateLimiter: Sendable {
+/// A fixed-window rate limit per tenant (one-second windows), shared by every gateway
+/// process through a counter in Redis, without a Redis round trip per request.
+///
+/// Each process counts what it admits and adds it to the window's Redis counter in batches
+/// (`INCRBY`): when a tenant's unsent admissions reach ``batch``, or ``flushInterval`` after
+/// the last send, the request that crosses the mark sends them and waits for the total, which
+/// tells this process what the others admitted. A request is admitted while the last total
+/// plus this process's unsent admissions is under the limit, so a single gateway is exact and
+/// several overshoot by at most what the others admitted since their last send (at most
+/// `batch` each). When Redis cannot answer, each process still holds its own traffic to the
+/// limit: an outage of the cache neither stops the API nor lifts the limit.
+final class RateLimiter: Sendable {
+    struct Window {
+        var second: Int
+        /// The window's total as Redis last reported it, plus what this process sent since.
+        var known: Int
+        /// Admitted here, not yet sent to Redis.
+        var unsent: Int
+        var lastSend: ContinuousClock.Instant
+        var sending: Bool
+    }
+
     let cache: Cache
     let requestsPerSecond: Int
+    let batch: Int
+    let flushInterval: Duration
+    /// Tenants tracked at most; past it, windows of earlier seconds are dropped.
+    let capacity: Int
+    private let windows = Mutex<[String: Window]>([:])
+
+    init(cache: Cache, requestsPerSecond: Int, flushInterval: Duration = .milliseconds(25), capacity: Int = 100_000) {
+        self.cache = cache
+        self.requestsPerSecond = requestsPerSecond
+        self.batch = max(1, requestsPerSecond / 20)
+        self.flushInterval = flushInterval
+        self.capacity = capacity
+    }
 
     /// Seconds to wait when the tenant is over its limit; nil when the request may go on.
     func retryAfter(tenant: String) async -> Int? {
         let second = Int(Date().timeIntervalSince1970)
-        guard let count = try? await cache.incrementWithExpiry("gateway:ratelimit:\(tenant):\(second)", window: .seconds(2), tenant: tenant) else {
-            return nil
+        let now = ContinuousClock.now
+        let decision = windows.withLock { windows -> (admitted: Bool, send: Int) in
+            var window = windows[tenant].flatMap { $0.second == second ? $0 : nil }
+                ?? Window(second: second, known: 0, unsent: 0, lastSend: now, sending: false)
+            if windows[tenant] == nil, windows.count >= capacity {
+                windows = windows.filter { $0.value.second == second }
+            }
+            guard window.known + window.unsent < requestsPerSecond else {
+                windows[tenant] = window
+                return (false, 0)
+            }
+            window.unsent += 1
+            var send = 0
+            if !window.sending, window.unsent >= batch || now - window.lastSend >= flushInterval {
+                (send, window.known, window.unsent) = (window.unsent, window.known + window.unsent, 0)
+                window.sending = true
+                window.lastSend = now
+            }
+            windows[tenant] = window
+            return (true, send)
         }
-        return count > requestsPerSecond ? 1 : nil
+        guard decision.admitted else { return 1 }
+        if decision.send > 0 {
+            let total = try? await cache.incrementWithExpiry(
+                "gateway:ratelimit:\(tenant):\(second)", by: decision.send, window: .seconds(2), tenant: tenant
+            )
+            windows.withLock { windows in
+                guard var window = windows[tenant], window.second == second else { return }
+                window.sending = false
+                if let total { window.known = max(window.known, total) }
+                windows[tenant] = window
+            }
+        }
+        return nil
     }
 }
 
