@@ -21,13 +21,7 @@ struct InstrumentationBenchmark: AsyncParsableCommand {
         // Recording: the path HTTPMetricsMiddleware takes once per request, with its
         // handles already cached as they are in a running service.
         let metrics = ServiceMetrics(service: "bench")
-        for i in 0..<shape.combinations { shape.record(metrics, i) }
-        var perRequest: [Double] = []
-        for _ in 0..<rounds {
-            let start = ContinuousClock.now
-            for i in 0..<requests { shape.record(metrics, i) }
-            perRequest.append((ContinuousClock.now - start).seconds / Double(requests))
-        }
+        let single = medianCost(shape, metrics)
 
         // Two threads recording at once, as two event loops do, each through every series.
         var contended: [Double] = []
@@ -49,16 +43,7 @@ struct InstrumentationBenchmark: AsyncParsableCommand {
         // Tenants past the label guard's limit (1,000): 1,100 tenants, 100 of them folded
         // into __other__ on every request, next to 100 tenants, on the same routes.
         func tenantsCost(_ tenants: Int) -> Double {
-            let shape = Shape(tenants: tenants, routes: 10, statuses: [200], methods: ["GET"])
-            let metrics = ServiceMetrics(service: "bench-tenants")
-            for i in 0..<shape.combinations { shape.record(metrics, i) }
-            var costs: [Double] = []
-            for _ in 0..<rounds {
-                let start = ContinuousClock.now
-                for i in 0..<requests { shape.record(metrics, i) }
-                costs.append((ContinuousClock.now - start).seconds / Double(requests))
-            }
-            return median(costs)
+            medianCost(Shape(tenants: tenants, routes: 10, statuses: [200], methods: ["GET"]), ServiceMetrics(service: "bench-tenants"))
         }
         let hundred = tenantsCost(100)
         let thousand = tenantsCost(1_000)
@@ -76,7 +61,7 @@ struct InstrumentationBenchmark: AsyncParsableCommand {
         let series = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.count
         let requestSeries = text.split(separator: "\n").filter { $0.hasPrefix("http_requests_total{") }.count
 
-        let single = median(perRequest), double = median(contended)
+        let double = median(contended)
         print("instrumentation benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(loadAverage()))")
         print(String(format: "  record one request:            %7.0f ns  (median of %d rounds of %d over %d http_requests_total series; target <= 1000 ns)", single * 1e9, rounds, requests, requestSeries))
         print(String(format: "  record, 2 threads at once:     %7.0f ns  per request per thread (%.2fx one thread; target <= 1.3x)", double * 1e9, double / single))
@@ -87,9 +72,24 @@ struct InstrumentationBenchmark: AsyncParsableCommand {
     }
 }
 
+extension InstrumentationBenchmark {
+    /// Records every combination of `shape` once (the handles cached, as in a running
+    /// service), then returns the median time per recorded request over `rounds` rounds.
+    func medianCost(_ shape: Shape, _ metrics: ServiceMetrics) -> Double {
+        for i in 0..<shape.combinations { shape.record(metrics, i) }
+        var costs: [Double] = []
+        for _ in 0..<rounds {
+            let start = ContinuousClock.now
+            for i in 0..<requests { shape.record(metrics, i) }
+            costs.append((ContinuousClock.now - start).seconds / Double(requests))
+        }
+        return median(costs)
+    }
+}
+
 /// Which label values the recorded requests cycle through: every combination of tenant,
 /// route, status and method once per `combinations` requests.
-private struct Shape: Sendable {
+struct Shape: Sendable {
     let tenants: [String]
     let routes: [String]
     let statuses: [Int]
