@@ -26,7 +26,6 @@ public struct RequestIDMiddleware: RouterMiddleware {
         return response
     }
 
-    /// 1 to 128 characters of letters, digits and `-_.:`; anything else is replaced.
     /// A random (version 4) UUID in lowercase, written without Foundation's formatter.
     static func makeID() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -51,6 +50,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
         }
     }
 
+    /// 1 to 128 characters of letters, digits and `-_.:`; anything else is replaced.
     static func isWellFormed(_ id: String) -> Bool {
         guard (1...128).contains(id.utf8.count) else { return false }
         return id.utf8.allSatisfy { byte in

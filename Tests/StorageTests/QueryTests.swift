@@ -36,6 +36,24 @@ import Testing
         await fixture.pool.close()
     }
 
+    @Test func aStatementPreparedBeforeASchemaChangeStillRuns() async throws {
+        // One connection, so that both reads run on the connection that prepared the first.
+        let fixture = PoolFixture(try await PostgresServer.shared(), size: 1)
+        let table = uniqueName("prepared")
+        try await fixture.pool.execute("ddl", tenant: nil, "CREATE TABLE \(table) (id int PRIMARY KEY, amount int NOT NULL)")
+        try await fixture.pool.execute("insert", tenant: nil, "INSERT INTO \(table) VALUES (1, 42)")
+        let select = "SELECT amount FROM \(table) WHERE id = $1"
+        #expect(try await fixture.pool.query("select", tenant: nil, select, [1])[0].decode(Int.self, at: 0) == 42)
+        // The prepared statement's result type changes: PostgreSQL refuses it (0A000) and the
+        // connection prepares it anew instead of failing it from now on.
+        try await fixture.pool.execute("ddl", tenant: nil, "ALTER TABLE \(table) ALTER COLUMN amount TYPE text")
+        for _ in 0..<2 {
+            #expect(try await fixture.pool.query("select", tenant: nil, select, [1])[0].decode(String.self, at: 0) == "42")
+        }
+        try await fixture.pool.execute("ddl", tenant: nil, "DROP TABLE \(table)")
+        await fixture.pool.close()
+    }
+
     @Test func textWithNULIsRefusedNotTruncated() async throws {
         let fixture = PoolFixture(try await PostgresServer.shared())
         await #expect(throws: DatabaseError.queryFailed(sqlState: "22021")) {

@@ -27,6 +27,9 @@ final class PostgresConnection: Sendable {
         /// fixed set of statements, so the map stays small; past ``preparedLimit`` statements
         /// run unnamed, as they would without the cache.
         var prepared: [String: String] = [:]
+        /// Names are never reused, so a statement dropped from the map cannot be confused
+        /// with a later one.
+        var statementsPrepared = 0
     }
 
     static let preparedLimit = 256
@@ -49,7 +52,9 @@ final class PostgresConnection: Sendable {
             ("connect_timeout", String(max(2, configuration.connectTimeout.components.seconds))),
             ("application_name", configuration.applicationName),
             ("client_encoding", "UTF8"),
-            ("options", "-c statement_timeout=\(timeout) -c TimeZone=UTC -c DateStyle=ISO"),
+            // Prepared statements are planned for their parameters each time, as unnamed ones
+            // were: a generic plan could not use an index for `($2 IS NULL OR status = $2)`.
+            ("options", "-c statement_timeout=\(timeout) -c TimeZone=UTC -c DateStyle=ISO -c plan_cache_mode=force_custom_plan"),
             // A peer that vanishes (a partition, a frozen host) is noticed in seconds: idle
             // connections by keepalive probes, busy ones when sent data stays unacknowledged.
             ("keepalives", "1"),
@@ -103,20 +108,36 @@ final class PostgresConnection: Sendable {
             }
             var statement = session.prepared[sql]
             if statement == nil, session.prepared.count < Self.preparedLimit {
-                let name = "cloudbill_\(session.prepared.count)"
+                let name = "cloudbill_\(session.statementsPrepared)"
                 // A statement that fails to prepare (a syntax error, an aborted transaction)
                 // fails here as it would have run, and is not remembered.
                 _ = try Self.check(PQprepare(handle, name, sql, Int32(parameters.count), nil), handle, logger)
+                session.statementsPrepared += 1
                 session.prepared[sql] = name
                 statement = name
             }
             let copies = parameters.map { $0.flatMap { strdup($0) } }
             defer { copies.forEach { free($0) } }
-            let result = copies.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { values in
-                if let statement {
-                    PQexecPrepared(handle, statement, Int32(values.count), values.baseAddress, nil, nil, 0)
-                } else {
-                    PQexecParams(handle, sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+            func run(_ statement: String?) -> OpaquePointer? {
+                copies.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { values in
+                    if let statement {
+                        PQexecPrepared(handle, statement, Int32(values.count), values.baseAddress, nil, nil, 0)
+                    } else {
+                        PQexecParams(handle, sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+                    }
+                }
+            }
+            var result = run(statement)
+            if let name = statement, let result0 = result, Self.isStalePreparedStatement(result0) {
+                // The schema changed under a prepared statement (0A000: its result type
+                // changed) or the server lost it (26000): forget it, and unless a transaction
+                // holds the failure, run the statement unnamed once more.
+                session.prepared.removeValue(forKey: sql)
+                let inTransaction = PQtransactionStatus(handle) != PQTRANS_IDLE
+                if !inTransaction {
+                    PQclear(result0)
+                    PQclear(PQexec(handle, "DEALLOCATE \(name)"))
+                    result = run(nil)
                 }
             }
             return try Self.check(result, handle, logger)
@@ -171,6 +192,14 @@ final class PostgresConnection: Sendable {
         session.withLock { session in
             if let handle = session.handle { PQfinish(handle) }
         }
+    }
+
+    /// Whether a failed result says the named statement it ran is no longer usable.
+    private static func isStalePreparedStatement(_ result: OpaquePointer) -> Bool {
+        guard PQresultStatus(result) == PGRES_FATAL_ERROR,
+              let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))) else { return false }
+        let code = String(cString: state)
+        return code == "0A000" || code == "26000"
     }
 
     /// Turns a `PGresult` into rows or a classified error, and frees it.

@@ -49,6 +49,8 @@ struct ProxyController {
                     .post, auth.baseURL, "/internal/tokens/revoke", service: auth.name, tenant: context.tenant,
                     requestID: context.requestID, json: ["token": token], timeout: auth.timeout
                 )
+                // Again now that Auth has revoked it: a request verified in between is forgotten too.
+                verifier.forget(token)
                 return Response(status: response.status)
             }
             return Response(status: .noContent)

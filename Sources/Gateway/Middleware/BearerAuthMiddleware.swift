@@ -20,6 +20,9 @@ final class TokenVerifier: Sendable {
     struct State {
         var grants: [Key: Grant] = [:]
         var inFlight: [Key: Task<String?, any Error>] = [:]
+        /// Bumped by every ``TokenVerifier/forget(_:)``: a verification that started before
+        /// a revocation does not remember its answer.
+        var revocations = 0
     }
 
     let client: ServiceClient
@@ -60,9 +63,10 @@ final class TokenVerifier: Sendable {
         let lookup = state.withLock { current -> Lookup in
             if let grant = current.grants[key], grant.validUntil > now { return .remembered(grant.tenant) }
             if let running = current.inFlight[key] { return .pending(running) }
+            let revocations = current.revocations
             let task = Task { [self] in
                 defer { _ = state.withLock { $0.inFlight.removeValue(forKey: key) } }
-                return try await verify(token, key: key, requestID: requestID)
+                return try await verify(token, key: key, requestID: requestID, rememberingUnless: revocations)
             }
             current.inFlight[key] = task
             return .pending(task)
@@ -73,7 +77,7 @@ final class TokenVerifier: Sendable {
         }
     }
 
-    private func verify(_ token: String, key: Key, requestID: String) async throws -> String? {
+    private func verify(_ token: String, key: Key, requestID: String, rememberingUnless revocations: Int) async throws -> String? {
         let response = try await client.sendJSON(
             .post, authURL, "/internal/tokens/verify", service: "auth-service", tenant: nil, requestID: requestID,
             json: ["token": token], timeout: .seconds(2)
@@ -85,6 +89,7 @@ final class TokenVerifier: Sendable {
             let validFor = min(memory, .seconds(max(0, verification.expiresIn)))
             let now = ContinuousClock.now
             state.withLock { state in
+                guard state.revocations == revocations else { return }  // revoked meanwhile: ask again next time
                 if state.grants.count >= capacity { Self.evict(&state.grants, now: now, capacity: capacity) }
                 state.grants[key] = Grant(tenant: verification.tenantID, validUntil: now + validFor)
             }
@@ -96,18 +101,25 @@ final class TokenVerifier: Sendable {
         }
     }
 
-    /// Makes room in a full cache: expired grants go first; if every grant is still live,
-    /// the tenth that expires soonest goes, so the busy tokens stay remembered.
+    /// Makes room in a full cache, down to nine tenths of its capacity so that the next
+    /// sweep is far off: expired grants go first, then those that expire soonest, so the
+    /// busy tokens stay remembered.
     static func evict(_ grants: inout [Key: Grant], now: ContinuousClock.Instant, capacity: Int) {
         grants = grants.filter { $0.value.validUntil > now }
-        guard grants.count >= capacity else { return }
-        let soonest = grants.sorted { $0.value.validUntil < $1.value.validUntil }.prefix(max(1, capacity / 10))
+        let keep = capacity - max(1, capacity / 10)
+        guard grants.count > keep else { return }
+        let soonest = grants.sorted { $0.value.validUntil < $1.value.validUntil }.prefix(grants.count - keep)
         for (key, _) in soonest { grants.removeValue(forKey: key) }
     }
 
+    /// Forgets a token's grant, and any verification of it under way, for a revocation.
     func forget(_ token: String) {
         let key = Self.key(token)
-        _ = state.withLock { $0.grants.removeValue(forKey: key) }
+        state.withLock { state in
+            state.grants.removeValue(forKey: key)
+            state.inFlight.removeValue(forKey: key)
+            state.revocations &+= 1
+        }
     }
 }
 
@@ -152,9 +164,11 @@ struct BearerAuthMiddleware: RouterMiddleware {
 /// the last send, the request that crosses the mark sends them and waits for the total, which
 /// tells this process what the others admitted. A request is admitted while the last total
 /// plus this process's unsent admissions is under the limit, so a single gateway is exact and
-/// several overshoot by at most what the others admitted since their last send (at most
-/// `batch` each). When Redis cannot answer, each process still holds its own traffic to the
-/// limit: an outage of the cache neither stops the API nor lifts the limit.
+/// several overshoot by at most what the others admitted since their last send: a batch each
+/// while Redis answers promptly, more while a send waits on a slow Redis (each process goes
+/// on admitting on its own counts meanwhile). When Redis cannot answer, each process still
+/// holds its own traffic to the limit: an outage of the cache neither stops the API nor
+/// lifts the limit.
 final class RateLimiter: Sendable {
     struct Window {
         var second: Int
@@ -170,9 +184,10 @@ final class RateLimiter: Sendable {
     let requestsPerSecond: Int
     let batch: Int
     let flushInterval: Duration
-    /// Tenants tracked at most; past it, windows of earlier seconds are dropped.
+    /// Tenants tracked before windows of earlier seconds are dropped (once a second at most;
+    /// tenants active in the current second are all kept: they are authenticated tenants).
     let capacity: Int
-    private let windows = Mutex<[String: Window]>([:])
+    private let state = Mutex<(windows: [String: Window], sweptSecond: Int)>(([:], 0))
 
     init(cache: Cache, requestsPerSecond: Int, flushInterval: Duration = .milliseconds(25), capacity: Int = 100_000) {
         self.cache = cache
@@ -186,15 +201,18 @@ final class RateLimiter: Sendable {
     func retryAfter(tenant: String) async -> Int? {
         let second = Int(Date().timeIntervalSince1970)
         let now = ContinuousClock.now
-        let decision = windows.withLock { windows -> (admitted: Bool, send: Int) in
-            var window = windows[tenant].flatMap { $0.second == second ? $0 : nil }
+        let decision = state.withLock { state -> (admitted: Bool, send: Int, second: Int) in
+            // A request that read the clock just before another started the next window
+            // counts in that window: a window never goes back in time.
+            var window = state.windows[tenant].flatMap { $0.second >= second ? $0 : nil }
                 ?? Window(second: second, known: 0, unsent: 0, lastSend: now, sending: false)
-            if windows[tenant] == nil, windows.count >= capacity {
-                windows = windows.filter { $0.value.second == second }
+            if state.windows[tenant] == nil, state.windows.count >= capacity, state.sweptSecond != second {
+                state.windows = state.windows.filter { $0.value.second >= second }
+                state.sweptSecond = second
             }
             guard window.known + window.unsent < requestsPerSecond else {
-                windows[tenant] = window
-                return (false, 0)
+                state.windows[tenant] = window
+                return (false, 0, window.second)
             }
             window.unsent += 1
             var send = 0
@@ -203,19 +221,19 @@ final class RateLimiter: Sendable {
                 window.sending = true
                 window.lastSend = now
             }
-            windows[tenant] = window
-            return (true, send)
+            state.windows[tenant] = window
+            return (true, send, window.second)
         }
         guard decision.admitted else { return 1 }
         if decision.send > 0 {
             let total = try? await cache.incrementWithExpiry(
-                "gateway:ratelimit:\(tenant):\(second)", by: decision.send, window: .seconds(2), tenant: tenant
+                "gateway:ratelimit:\(tenant):\(decision.second)", by: decision.send, window: .seconds(2), tenant: tenant
             )
-            windows.withLock { windows in
-                guard var window = windows[tenant], window.second == second else { return }
+            state.withLock { state in
+                guard var window = state.windows[tenant], window.second == decision.second else { return }
                 window.sending = false
                 if let total { window.known = max(window.known, total) }
-                windows[tenant] = window
+                state.windows[tenant] = window
             }
         }
         return nil
