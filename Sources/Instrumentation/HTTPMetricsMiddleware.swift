@@ -52,36 +52,22 @@ public struct HTTPMetricsMiddleware<Context: AttributedRequestContext>: RouterMi
             var response = try await next(request, context)
             let status = Int(response.status.code)
             let attribution = context.attribution
-            let body = response.body
-            if let knownLength = body.contentLength {
-                // The common case: one wrapper, no tally.
-                response.body = ResponseBody(contentLength: knownLength) { writer in
-                    defer {
-                        metrics.record(
-                            method: method, route: route, status: status, tenant: attribution.tenant,
-                            seconds: start.duration(to: .now).seconds,
-                            requestBytes: requestBytes, responseBytes: knownLength
-                        )
-                    }
-                    try await body.write(writer)
-                }
-                return response
-            }
-            let tally = ByteTally()
-            let counted = body.map { buffer in
-                tally.add(buffer.readableBytes)
-                return buffer
-            }
-            response.body = ResponseBody { writer in
+            // A known length needs no tally (the common case: one wrapper, nothing else);
+            // a streamed body is counted as it is written.
+            let tally = response.body.contentLength == nil ? ByteTally() : nil
+            let body = tally.map { tally in response.body.map { buffer in tally.add(buffer.readableBytes); return buffer } } ?? response.body
+            let knownLength = body.contentLength
+            let write: @Sendable (inout any ResponseBodyWriter) async throws -> Void = { writer in
                 defer {
                     metrics.record(
                         method: method, route: route, status: status, tenant: attribution.tenant,
                         seconds: start.duration(to: .now).seconds,
-                        requestBytes: requestBytes, responseBytes: tally.total
+                        requestBytes: requestBytes, responseBytes: knownLength ?? tally?.total ?? 0
                     )
                 }
-                try await counted.write(writer)
+                try await body.write(writer)
             }
+            response.body = knownLength.map { ResponseBody(contentLength: $0, write) } ?? ResponseBody(write)
             return response
         } catch {
             let status = (error as? any HTTPResponseError)?.status.code ?? 500

@@ -31,6 +31,7 @@ import Testing
         let paid = try await fleet.call("GET", "/api/v1/invoices/\(invoiceID)", as: tenant)
         #expect(paid["status"] == "paid", "the cached open copy was invalidated")
         // Read again: billing answers from Redis now (the read above cached the paid copy).
+        let hitsBefore = try await fleet.scrape(port: fleet.ports.billing).value("redis_operations_total", ["operation": "hit", "tenant_id": tenant.id]) ?? 0
         let again = try await fleet.call("GET", "/api/v1/invoices/\(invoiceID)", as: tenant)
         #expect(again["status"] == "paid")
 
@@ -53,8 +54,45 @@ import Testing
         #expect(gateway.value("http_requests_total", ["route": "/api/v1/payments", "status": "201", "tenant_id": tenant.id]) == 1)
         #expect(!gateway.samples.contains { $0.labels.contains { $0.1.contains(invoiceID) } })
         #expect(billing.value("http_requests_total", ["route": "/internal/invoices/{id}/mark-paid", "tenant_id": tenant.id]) == 1)
-        #expect(try #require(billing.value("redis_operations_total", ["operation": "hit", "tenant_id": tenant.id])) >= 1, "the third read was a cache hit")
+        #expect(billing.value("redis_operations_total", ["operation": "hit", "tenant_id": tenant.id]) == hitsBefore + 1, "the third read was a cache hit")
         #expect(try #require(billing.value("db_query_duration_seconds_count", ["operation": "insert_invoice", "tenant_id": tenant.id])) == 1)
+    }
+
+    @Test func invoiceListingServesEachInvoiceAsItsOwnReadDoesFromTheDatabaseThenTheCache() async throws {
+        let fleet = try await Fleet.shared()
+        let tenant = try await fleet.createTenant()
+        let customerID = try #require(try await fleet.call("POST", "/api/v1/customers", as: tenant, json: ["name": "Grace", "email": "grace@example.com"])["id"])
+        struct Line: Encodable, Sendable { let description: String; let quantity: Int; let unit_amount_cents: Int }
+        struct Body: Encodable, Sendable { let customer_id: String; let currency: String; let line_items: [Line] }
+        var created: [String] = []
+        for count in [1, 3, 2] {
+            let lines = (0..<count).map { Line(description: "line \($0) of \(count)", quantity: $0 + 1, unit_amount_cents: 100 * count) }
+            let invoice = try await fleet.call("POST", "/api/v1/invoices", as: tenant, json: Body(customer_id: customerID, currency: "EUR", line_items: lines))
+            #expect(invoice.status == 201, "\(invoice.text)")
+            created.append(try #require(invoice["id"]))
+        }
+        func hits() async throws -> Double {
+            try await fleet.scrape(port: fleet.ports.billing).value("redis_operations_total", ["operation": "hit", "tenant_id": tenant.id]) ?? 0
+        }
+        func list() async throws -> [[String: Any]] {
+            let listed = try await fleet.call("GET", "/api/v1/invoices?limit=10", as: tenant)
+            #expect(listed.status == 200 && listed["count"] == "3", "\(listed.text)")
+            return try #require(try listed.json()["data"] as? [[String: Any]])
+        }
+        let hitsBefore = try await hits()
+        let fromDatabase = try await list()  // none cached yet: one query loads all three
+        #expect(fromDatabase.map { $0["id"] as? String } == created.reversed().map { $0 }, "newest first")
+        let lines = try #require(fromDatabase.first?["line_items"] as? [[String: Any]])
+        #expect(lines.map { $0["description"] as? String } == ["line 0 of 2", "line 1 of 2"], "lines in the order sent")
+        #expect(try await hits() == hitsBefore, "nothing was cached before the first listing")
+
+        let fromCache = try await list()
+        #expect(try await hits() == hitsBefore + 3, "the listing cached all three and the second read them in one MGET")
+        for (listed, id) in zip(fromCache, created.reversed()) {
+            let read = try await fleet.call("GET", "/api/v1/invoices/\(id)", as: tenant)
+            #expect(NSDictionary(dictionary: try read.json()) == NSDictionary(dictionary: listed), "the listing and the read agree")
+        }
+        #expect(NSArray(array: fromDatabase) == NSArray(array: fromCache))
     }
 
     @Test func notificationsOfEachTypeAreDeliveredAndReadable() async throws {

@@ -37,6 +37,18 @@ import Testing
         await fixture.cache.close()
     }
 
+    @Test func manyKeysAreReadInOneMGETAndWrittenInOnePipelineEachKeyCounted() async throws {
+        let fixture = try await Fixture()
+        let keys = (0..<3).map { uniqueName("many-\($0)") }
+        #expect(await fixture.cache.set([(keys[0], Array("zero".utf8)), (keys[2], [0, 13, 10])], ttl: .seconds(60), tenant: "t1") == 2)
+        #expect(await fixture.cache.get(keys, tenant: "t1") == [Array("zero".utf8), nil, [0, 13, 10]])
+        #expect(await fixture.cache.get([], tenant: "t1") == [])
+        #expect(fixture.operations("set") == 2)
+        #expect(fixture.operations("hit") == 2)
+        #expect(fixture.operations("miss") == 1)
+        await fixture.cache.close()
+    }
+
     @Test func valuesAreBinarySafe() async throws {
         let fixture = try await Fixture()
         let key = uniqueName("blob") + " with spaces\r\n and 🧾"

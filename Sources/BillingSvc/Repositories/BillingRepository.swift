@@ -90,23 +90,8 @@ struct BillingRepository: Sendable {
     func createInvoice(
         tenant: String, customerID: UUID, currency: String, lines: [LineItem], taxCents: Int64, subtotalCents: Int64
     ) async throws -> Invoice? {
-        struct PositionedLine: Encodable {
-            let position: Int
-            let description: String
-            let quantity: Int
-            let unitAmountCents: Int64
-            let amountCents: Int64
-            enum CodingKeys: String, CodingKey {
-                case position, description, quantity
-                case unitAmountCents = "unit_amount_cents"
-                case amountCents = "amount_cents"
-            }
-        }
         let id = UUID()
-        let linesJSON = String(decoding: try JSONEncoder().encode(lines.enumerated().map { position, line in
-            PositionedLine(position: position, description: line.description, quantity: line.quantity,
-                           unitAmountCents: line.unitAmountCents, amountCents: line.amountCents)
-        }), as: UTF8.self)
+        let linesJSON = String(decoding: try JSONEncoder().encode(lines), as: UTF8.self)
         let rows = try await database.query(
             "insert_invoice", tenant: tenant,
             """
@@ -117,9 +102,9 @@ struct BillingRepository: Sendable {
                 RETURNING id, created_at
             ), lines AS (
                 INSERT INTO invoice_line_items (invoice_id, position, description, quantity, unit_amount_cents, amount_cents)
-                SELECT invoice.id, line.position, line.description, line.quantity, line.unit_amount_cents, line.amount_cents
-                FROM invoice, jsonb_to_recordset($8::jsonb)
-                    AS line(position int, description text, quantity int, unit_amount_cents bigint, amount_cents bigint)
+                SELECT invoice.id, line.ordinality - 1, line.description, line.quantity, line.unit_amount_cents, line.amount_cents
+                FROM invoice, ROWS FROM (jsonb_to_recordset($8::jsonb)
+                    AS (description text, quantity int, unit_amount_cents bigint, amount_cents bigint)) WITH ORDINALITY AS line
             )
             SELECT created_at FROM invoice
             """,
@@ -131,18 +116,6 @@ struct BillingRepository: Sendable {
             taxCents: taxCents, totalCents: subtotalCents + taxCents, lineItems: lines,
             createdAt: try row.decode(Date.self, at: 0), paidAt: nil
         )
-    }
-
-    /// The invoice, from Redis when cached. Cached in the API's own encoding (sorted keys,
-    /// ISO 8601 dates), which ``invoiceJSON(tenant:id:)`` serves as it is.
-    func invoice(tenant: String, id: UUID) async throws -> Invoice? {
-        let key = Self.invoiceKey(tenant: tenant, id: id)
-        if let cached = await cache.get(key, tenant: tenant), let invoice = try? JSONDecoder.iso8601.decode(Invoice.self, from: Data(cached)) {
-            return invoice
-        }
-        guard let invoice = try await loadInvoice(tenant: tenant, id: id) else { return nil }
-        if let bytes = try? JSONResponse.encoder.encode(invoice) { await cache.set(key, Array(bytes), ttl: Self.invoiceTTL, tenant: tenant) }
-        return invoice
     }
 
     /// The invoice as the API answers it (``JSONResponse``'s encoding), straight from Redis
@@ -158,20 +131,35 @@ struct BillingRepository: Sendable {
         return bytes
     }
 
-    func invoices(tenant: String, status: String?, limit: Int) async throws -> [Invoice] {
-        let rows = try await database.query(
+    /// The tenant's newest invoices (of one status, if given), each as ``invoiceJSON(tenant:id:)``
+    /// answers it, in three round trips whatever the count: their ids, one `MGET`, and one
+    /// query for those the cache did not hold (which are then cached in one pipeline).
+    func invoicesJSON(tenant: String, status: String?, limit: Int) async throws -> [[UInt8]] {
+        let ids = try await database.query(
             "list_invoices", tenant: tenant,
             """
             SELECT id FROM invoices WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
             ORDER BY created_at DESC, id LIMIT $3
             """,
             [tenant, status, limit]
-        )
-        var invoices: [Invoice] = []
-        for row in rows {
-            if let invoice = try await invoice(tenant: tenant, id: try row.decode(UUID.self, at: 0)) { invoices.append(invoice) }
+        ).map { try $0.decode(UUID.self, at: 0) }
+        var found = await cache.get(ids.map { Self.invoiceKey(tenant: tenant, id: $0) }, tenant: tenant).map { cached in
+            cached.flatMap { $0.first == UInt8(ascii: "{") && $0.last == UInt8(ascii: "}") ? $0 : nil }
         }
-        return invoices
+        let missing = ids.indices.filter { found[$0] == nil }
+        if !missing.isEmpty {
+            let loaded = try await loadInvoices(tenant: tenant, ids: missing.map { ids[$0] })
+            var entries: [(key: String, value: [UInt8])] = []
+            for index in missing {
+                // An invoice gone since the first query (none are deleted today) is left out.
+                guard let invoice = loaded[ids[index]] else { continue }
+                let bytes = Array(try JSONResponse.encoder.encode(invoice))
+                found[index] = bytes
+                entries.append((Self.invoiceKey(tenant: tenant, id: invoice.id), bytes))
+            }
+            await cache.set(entries, ttl: Self.invoiceTTL, tenant: tenant)
+        }
+        return found.compactMap { $0 }
     }
 
     /// Marks an open invoice paid, atomically; the cached copy is removed.
@@ -187,34 +175,39 @@ struct BillingRepository: Sendable {
     }
 
     private func loadInvoice(tenant: String, id: UUID) async throws -> Invoice? {
+        try await loadInvoices(tenant: tenant, ids: [id])[id]
+    }
+
+    /// The tenant's invoices among `ids`, each with its lines, in one query.
+    private func loadInvoices(tenant: String, ids: [UUID]) async throws -> [UUID: Invoice] {
         let rows = try await database.query(
-            "select_invoice", tenant: tenant,
+            "select_invoices", tenant: tenant,
             """
-            SELECT customer_id, currency, status, subtotal_cents, tax_cents, total_cents, created_at, paid_at
-            FROM invoices WHERE id = $1 AND tenant_id = $2
+            SELECT i.id, i.customer_id, i.currency, i.status, i.subtotal_cents, i.tax_cents, i.total_cents, i.created_at, i.paid_at,
+                   COALESCE((
+                       SELECT jsonb_agg(jsonb_build_object(
+                                  'description', l.description, 'quantity', l.quantity,
+                                  'unit_amount_cents', l.unit_amount_cents, 'amount_cents', l.amount_cents
+                              ) ORDER BY l.position)
+                       FROM invoice_line_items l WHERE l.invoice_id = i.id
+                   ), '[]'::jsonb)
+            FROM invoices i WHERE i.tenant_id = $1 AND i.id = ANY($2::uuid[])
             """,
-            [id, tenant]
+            [tenant, "{" + ids.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"]
         )
-        guard let row = rows.first else { return nil }
-        let lines = try await database.query(
-            "select_line_items", tenant: tenant,
-            """
-            SELECT description, quantity, unit_amount_cents, amount_cents FROM invoice_line_items
-            WHERE invoice_id = $1 ORDER BY position
-            """,
-            [id]
-        ).map { line in
-            LineItem(
-                description: try line.decode(String.self, at: 0), quantity: try line.decode(Int.self, at: 1),
-                unitAmountCents: try line.decode(Int64.self, at: 2), amountCents: try line.decode(Int64.self, at: 3)
+        var invoices: [UUID: Invoice] = [:]
+        let decoder = JSONDecoder()
+        for row in rows {
+            let id = try row.decode(UUID.self, at: 0)
+            invoices[id] = Invoice(
+                id: id, customerID: try row.decode(UUID.self, at: 1), currency: try row.decode(String.self, at: 2),
+                status: try row.decode(String.self, at: 3), subtotalCents: try row.decode(Int64.self, at: 4),
+                taxCents: try row.decode(Int64.self, at: 5), totalCents: try row.decode(Int64.self, at: 6),
+                lineItems: try decoder.decode([LineItem].self, from: Data(try row.decode(String.self, at: 9).utf8)),
+                createdAt: try row.decode(Date.self, at: 7), paidAt: try row.decode(Date?.self, at: 8)
             )
         }
-        return Invoice(
-            id: id, customerID: try row.decode(UUID.self, at: 0), currency: try row.decode(String.self, at: 1),
-            status: try row.decode(String.self, at: 2), subtotalCents: try row.decode(Int64.self, at: 3),
-            taxCents: try row.decode(Int64.self, at: 4), totalCents: try row.decode(Int64.self, at: 5),
-            lineItems: lines, createdAt: try row.decode(Date.self, at: 6), paidAt: try row.decode(Date?.self, at: 7)
-        )
+        return invoices
     }
 
     static func invoiceKey(tenant: String, id: UUID) -> String { "billing:invoice:\(tenant):\(id.uuidString.lowercased())" }

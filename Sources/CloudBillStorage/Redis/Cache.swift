@@ -60,6 +60,29 @@ public final class Cache: Service, Sendable {
         return value
     }
 
+    /// The values at `keys` in one `MGET`, in order; each key counts as a `hit` or `miss` and
+    /// records the round trip's time. All nil when Redis cannot be reached.
+    public func get(_ keys: [String], tenant: String?) async -> [[UInt8]?] {
+        guard !keys.isEmpty else { return [] }
+        let start = ContinuousClock.now
+        let bypass = readBypassRate.withLock { $0 }
+        let command = ["MGET"] + keys.map { key in
+            (bypass.map { $0 > Double.random(in: 0..<1) } ?? false) ? Self.bypassKeyPrefix + key : key
+        }
+        guard case .array(let replies)? = try? await send([command.bytes]).first, replies.count == keys.count else {
+            return Array(repeating: nil, count: keys.count)
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        return replies.map { reply in
+            guard case .bulk(let bytes) = reply else {
+                metrics.record(.miss, tenant: tenant ?? "anonymous", seconds: seconds)
+                return nil
+            }
+            metrics.record(.hit, tenant: tenant ?? "anonymous", seconds: seconds)
+            return bytes
+        }
+    }
+
     /// The value at `key` as UTF-8 text (invalid bytes repaired); see ``get(_:tenant:)``.
     public func getString(_ key: String, tenant: String?) async -> String? {
         await get(key, tenant: tenant).map { String(decoding: $0, as: UTF8.self) }
@@ -87,6 +110,24 @@ public final class Cache: Service, Sendable {
         else { return false }
         metrics.record(.set, tenant: tenant ?? "anonymous", seconds: (ContinuousClock.now - start).seconds)
         return true
+    }
+
+    /// Stores each value for `ttl` in one pipelined round trip, each recorded as `set`.
+    /// - Returns: how many Redis stored.
+    @discardableResult
+    public func set(_ entries: [(key: String, value: [UInt8])], ttl: Duration, tenant: String?) async -> Int {
+        guard !entries.isEmpty else { return 0 }
+        let start = ContinuousClock.now
+        let milliseconds = Array(String(max(1, ttl.roundedUpMilliseconds)).utf8)
+        let commands = entries.map { [Array("SET".utf8), Array($0.key.utf8), $0.value, Array("PX".utf8), milliseconds] }
+        guard let replies = try? await send(commands) else { return 0 }
+        let seconds = (ContinuousClock.now - start).seconds
+        var stored = 0
+        for case .status("OK") in replies {
+            stored += 1
+            metrics.record(.set, tenant: tenant ?? "anonymous", seconds: seconds)
+        }
+        return stored
     }
 
     @discardableResult

@@ -57,9 +57,14 @@ struct PaymentController {
         }
         let fingerprint = Secrets.sha256Hex(invoiceID.uuidString.lowercased(), "|", input.paymentMethod)
 
+        // The claim (PostgreSQL) and the invoice (Billing) are independent: ask for both at
+        // once. The invoice is only used, and its errors only surface, once the claim is ours.
+        async let invoice: Result<InvoiceSummary, any Error> = {
+            do { return .success(try await fetchInvoice(invoiceID, tenant: tenant, context: context)) } catch { return .failure(error) }
+        }()
         switch try await repository.claim(tenant: tenant, key: key, fingerprint: fingerprint, invoiceID: invoiceID, method: input.paymentMethod) {
         case .claimed(let id):
-            let payment = try await process(id: id, tenant: tenant, invoiceID: invoiceID, method: input.paymentMethod, context: context)
+            let payment = try await process(id: id, tenant: tenant, invoiceID: invoiceID, invoice: await invoice, method: input.paymentMethod, context: context)
             return try JSONResponse.make(payment, status: .created)
         case .replay(let payment):
             return try JSONResponse.make(try await completed(payment, tenant: tenant), status: .created, headers: [.init("Idempotent-Replayed")!: "true"])
@@ -75,10 +80,12 @@ struct PaymentController {
     /// Once the processor has been asked, the claim is never given back here: if this
     /// request fails (or the process dies) before the outcome is stored, the payment stays
     /// `processing` and ``PaymentReconciler`` settles it from the processor's record.
-    private func process(id: UUID, tenant: String, invoiceID: UUID, method: String, context: CloudBillRequestContext) async throws -> Payment {
+    private func process(
+        id: UUID, tenant: String, invoiceID: UUID, invoice fetched: Result<InvoiceSummary, any Error>, method: String, context: CloudBillRequestContext
+    ) async throws -> Payment {
         let invoice: InvoiceSummary
         do {
-            invoice = try await fetchInvoice(invoiceID, tenant: tenant, context: context)
+            invoice = try fetched.get()
         } catch {
             try? await repository.release(tenant: tenant, id: id)
             throw error
