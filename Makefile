@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_SCRATCH ?= .build-release
 
-.PHONY: help deps build release test test-swift test-monitoring test-stack test-hardening test-ha test-kubernetes test-tour tour demo up down status snapshot bench clean
+.PHONY: help deps build release test test-swift test-monitoring test-stack test-contract test-hardening test-ha test-kubernetes test-tour tour demo up down status snapshot bench clean
 
 help:
 	@echo "make demo     start the whole fleet natively and drive traffic; prints the URLs"
@@ -22,7 +22,7 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
 
-test: deps test-swift test-monitoring test-kubernetes test-stack test-hardening test-ha test-tour
+test: deps test-swift test-monitoring test-kubernetes test-stack test-contract test-hardening test-ha test-tour
 
 # Suites run one at a time: several measure latency on this process's own event loops
 # (the saturated pool must not slow them), which parallel suites on two cores would distort.
@@ -42,6 +42,11 @@ test-kubernetes:
 # The stack test runs the debug binaries test-swift built, so `make test` builds once.
 test-stack:
 	CLOUDBILL_DEMO=1 CLOUDBILL_FAULTS=on CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-stack
+
+# docs/openapi.yaml against the real fleet: Schemathesis (pinned, in .venv-contract), every
+# phase and check, fixed seed, schemathesis.toml (under a minute).
+test-contract:
+	CLOUDBILL_SKIP_BUILD=1 CLOUDBILL_BIN_DIR=$(CURDIR)/.build/debug scripts/test-contract
 
 # The security suite and crash drills against the real fleet, outside demo mode (about 2 minutes).
 test-hardening:

@@ -61,22 +61,23 @@ extension Request {
 
 /// Input checks that answer 422 with a message naming the field.
 public enum Validate {
-    /// A trimmed, non-empty string of at most `maxLength` characters and `4 × maxLength`
-    /// bytes of UTF-8 (one character can hide any number of combining marks), without
-    /// control characters: line breaks and tabs only with `allowingLineBreaks`.
+    /// Text of at most `maxLength` characters (Unicode code points, as JSON Schema's
+    /// `maxLength` counts them) without control characters (line breaks and tabs only with
+    /// `allowingLineBreaks`) and with at least one that is not whitespace; returned trimmed.
+    /// docs/openapi.yaml states the same rule as `maxLength` and a `pattern`.
     public static func text(_ value: String, field: String, maxLength: Int, allowingLineBreaks: Bool = false) throws -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw APIError(.unprocessableContent, "Field '\(field)' must not be empty.") }
-        guard trimmed.utf8.count <= 4 * maxLength, trimmed.count <= maxLength else {
-            throw APIError(.unprocessableContent, "Field '\(field)' must be at most \(maxLength) characters (\(4 * maxLength) bytes of UTF-8).")
+        guard value.unicodeScalars.count <= maxLength else {
+            throw APIError(.unprocessableContent, "Field '\(field)' must be at most \(maxLength) characters.")
         }
         let allowed: Set<UInt32> = allowingLineBreaks ? [0x09, 0x0A, 0x0D] : []
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0.value) }) else {
+        guard !value.unicodeScalars.contains(where: { isControl($0) && !allowed.contains($0.value) }) else {
             throw APIError(
                 .unprocessableContent,
                 "Field '\(field)' must not contain control characters\(allowingLineBreaks ? " other than line breaks and tabs" : "")."
             )
         }
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw APIError(.unprocessableContent, "Field '\(field)' must not be empty or only whitespace.") }
         return trimmed
     }
 
@@ -89,14 +90,22 @@ public enum Validate {
         return uuid
     }
 
-    /// An e-mail address of the plain `local@domain.tld` shape.
+    /// An e-mail address of the plain `local@domain.tld` shape, at most 254 characters, as
+    /// sent: no whitespace, control characters, `<`, `>` or `"` anywhere; returned lowercased.
     public static func email(_ value: String, field: String) throws -> String {
-        let address = try text(value, field: field, maxLength: 254).lowercased()
-        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-              !address.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "\"" })
+        // On code points, not characters: a dot followed by a combining mark or an emoji
+        // modifier is one Character, and would hide the dot.
+        let parts = value.unicodeScalars.split(separator: "@", omittingEmptySubsequences: false)
+        guard value.unicodeScalars.count <= 254, parts.count == 2, !parts[0].isEmpty,
+              parts[1].contains("."), parts[1].first != ".", parts[1].last != ".",
+              !value.unicodeScalars.contains(where: { isControl($0) || $0.properties.isWhitespace || "<>\"".unicodeScalars.contains($0) })
         else { throw APIError(.unprocessableContent, "Field '\(field)' must be an e-mail address.") }
-        return address
+        return value.lowercased()
+    }
+
+    /// A control character: general category Cc (U+0000–U+001F, U+007F–U+009F).
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.generalCategory == .control
     }
 }
 

@@ -31,7 +31,7 @@ import Testing
             headers: ["Idempotency-Key": UUID().uuidString]
         )
         #expect(stolen.status == 404)
-        #expect(try await fleet.call("POST", "/api/v1/invoices", as: a, json: InvoiceRequest(customerID: customer)).status == 422)
+        #expect(try await fleet.call("POST", "/api/v1/invoices", as: a, json: InvoiceRequest(customerID: customer)).status == 404, "another tenant's customer is not found, as its invoice is not")
         #expect(try await fleet.call("GET", "/api/v1/invoices/\(invoice)", as: b)["status"] == "open")
         #expect(try await fleet.count("payments", tenant: a.id) == 0)
         let listed = try await fleet.call("GET", "/api/v1/invoices?limit=100", as: a)

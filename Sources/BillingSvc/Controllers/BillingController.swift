@@ -121,7 +121,7 @@ struct BillingController {
             throw error
         }
         guard let invoice else {
-            throw APIError(.unprocessableContent, "Field 'customer_id' names no customer of this tenant.")
+            throw APIError(.notFound, "No customer with id '\(customerID.uuidString.lowercased())'.")
         }
         metrics.invoiceGenerated(tenant: tenant)
         return try JSONResponse.make(invoice, status: .created)
@@ -139,12 +139,12 @@ struct BillingController {
     @Sendable func listInvoices(_ request: Request, context: CloudBillRequestContext) async throws -> Response {
         let tenant = try context.requireTenant()
         let query = request.uri.queryParameters
-        let status = query["status"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        let status = query["status"].map(String.init)
         if let status, !Self.statuses.contains(status) {
             throw APIError(.unprocessableContent, "Query 'status' must be open, paid or void.")
         }
         var limit = 20
-        if let text = query["limit"], !text.isEmpty {
+        if let text = query["limit"] {
             guard let value = Int(text), (1...100).contains(value) else {
                 throw APIError(.unprocessableContent, "Query 'limit' must be a whole number from 1 to 100.")
             }

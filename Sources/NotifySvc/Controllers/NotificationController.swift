@@ -96,11 +96,12 @@ struct NotificationController {
         return url
     }
 
-    /// An E.164 number: `+`, then 8 to 15 digits.
+    /// An E.164 number as sent: `+`, then 8 to 15 ASCII digits, the first not 0.
     static func phoneNumber(_ value: String) throws -> String {
-        let number = value.trimmingCharacters(in: .whitespaces)
-        let digits = number.dropFirst()
-        guard number.hasPrefix("+"), (8...15).contains(digits.count), digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), digits.first != "0" else {
+        let number = value
+        let digits = number.utf8.dropFirst()
+        guard number.hasPrefix("+"), (8...15).contains(digits.count), digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              digits.first != UInt8(ascii: "0") else {
             throw APIError(.unprocessableContent, "Field 'recipient' must be a phone number in E.164 form, like +14155550100.")
         }
         return number
