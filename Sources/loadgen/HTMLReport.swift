@@ -54,7 +54,7 @@ struct HTMLReport {
                 Series(name: "completed", color: "#16a34a", points: points { Double($0.completed) }),
                 Series(name: "achieved (sent)", color: "#2563eb", points: points { Double($0.sent) }),
                 Series(name: "target (due)", color: "#111827", dashed: true, points: points { Double($0.target) }),
-            ])
+            ] + shardSeries())
         let latency = Self.chart(
             title: "Latency from the intended time, per second (ms)", unit: "ms", xMax: xMax, bands: bands, alerts: summary.alerts,
             series: [
@@ -92,6 +92,7 @@ struct HTMLReport {
         html += "<div class=\"chart\" id=\"latency\">\(latency)</div>\n"
         html += "<div class=\"chart\" id=\"errors\">\(errors)</div>\n"
         html += phaseTable()
+        html += shardTable()
         html += eventLists()
         html += "</body></html>\n"
         return html
@@ -120,6 +121,24 @@ struct HTMLReport {
         }
         rows += "</tbody></table></div>\n"
         return rows
+    }
+
+    /// A merged run: each shard's achieved rate per second, drawn in the rate chart.
+    private func shardSeries() -> [Series] {
+        let colors = ["#7c3aed", "#0891b2", "#db2777", "#65a30d", "#ea580c", "#4b5563"]
+        return (summary.shards ?? []).enumerated().map { number, shard in
+            Series(name: "shard \(shard.shard) sent", color: colors[number % colors.count], dashed: true,
+                   points: shard.sentPerSecond.enumerated().map { (Double($0.offset) + 0.5, Double($0.element)) })
+        }
+    }
+
+    private func shardTable() -> String {
+        guard let shards = summary.shards, !shards.isEmpty else { return "" }
+        var rows = "<h2>Shards</h2>\n<table><thead><tr><th class=\"l\">shard</th><th>sent</th><th>achieved rate</th><th>errors</th></tr></thead><tbody>\n"
+        for shard in shards {
+            rows += "<tr><td class=\"l\">\(htmlEscape(shard.shard))</td><td>\(shard.sent)</td><td>\(String(format: "%.1f/s", shard.achievedRate))</td><td>\(shard.errors)</td></tr>\n"
+        }
+        return rows + "</tbody></table>\n"
     }
 
     private func eventLists() -> String {

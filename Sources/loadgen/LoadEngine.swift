@@ -71,6 +71,8 @@ struct RunSettings: Sendable {
     var printsLiveLine = true
     /// Seconds the expected alerts must have been firing before an `until: alerts_firing` phase ends.
     var linger = 0.0
+    /// The slice of the schedule this process sends.
+    var shard = Shard.whole
 }
 
 /// One second of the run.
@@ -196,9 +198,12 @@ struct LoadEngine: Sendable {
 
                 let schedule = ArrivalSchedule(shape: phase.shape, duration: phase.duration, spacing: scenario.spacing, seed: settings.seed &+ UInt64(index))
                 for offset in schedule {
+                    // Every shard draws every request, so that each has the same plan, and
+                    // sends its own.
+                    let request = planner.next()
+                    guard settings.shard.owns(request.sequence) else { continue }
                     let intended = phaseStart + .microseconds(Int64(offset * 1_000_000))
                     if intended > clock.now, !(await wait(until: intended)) { endedEarly = true; break }
-                    let request = planner.next()
                     scheduled += 1
                     counters.dueInInterval.add(1, ordering: .relaxed)
                     let intendedMicros = micros(intended)

@@ -28,7 +28,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         commandName: "loadgen",
         abstract: "Open-model multi-tenant load for CloudBill, with failure scenarios and honest latency.",
         discussion: "Exit codes: 0 pass, 1 thresholds failed, 2 bad configuration, 3 target unreachable, 4 internal error, 130 interrupted.",
-        subcommands: [RunCommand.self, ListCommand.self, PlanCommand.self, ReportCommand.self]
+        subcommands: [RunCommand.self, ListCommand.self, PlanCommand.self, ReportCommand.self, MergeCommand.self]
     )
 
     /// ArgumentParser's own `main`, with usage errors mapped to the bad-configuration code

@@ -81,10 +81,9 @@ struct RawRun {
     var alerts: [AlertObservation]
     var faults: [FaultEvent]
 
+    /// Reads the file as a stream of lines: memory stays flat however many requests it holds
+    /// (per-phase histograms, one small row per second, and a sliding window of seconds).
     static func read(path: String) throws(ConfigurationError) -> RawRun {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError(field: "RAW", message: "cannot read \(path)")
-        }
         var scenario: Scenario?
         var seed: UInt64 = 0
         var gatewayURL = ""
@@ -95,16 +94,16 @@ struct RawRun {
         var interrupted = false
         var startedAt = Date()
         var timeline = TimelineBuilder()
-        for (number, line) in data.split(separator: 0x0A).enumerated() where !line.isEmpty {
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any], let type = object["type"] as? String else {
-                throw ConfigurationError(field: "RAW line \(number + 1)", message: "not a JSON record")
+        try forEachLine(of: path) { (line, number) throws(ConfigurationError) in
+            guard let object = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any], let type = object["type"] as? String else {
+                throw ConfigurationError(field: "RAW line \(number)", message: "not a JSON record")
             }
             switch type {
             case "run":
                 guard object["schema"] as? String == RawRecordWriter.schema, let scenarioObject = object["scenario"],
                       let scenarioData = try? JSONSerialization.data(withJSONObject: scenarioObject),
                       let decoded = try? JSONDecoder().decode(Scenario.self, from: scenarioData)
-                else { throw ConfigurationError(field: "RAW line \(number + 1)", message: "not a \(RawRecordWriter.schema) header") }
+                else { throw ConfigurationError(field: "RAW line \(number)", message: "not a \(RawRecordWriter.schema) header") }
                 scenario = decoded
                 seed = UInt64(object["seed"] as? String ?? "") ?? 0
                 gatewayURL = object["gateway_url"] as? String ?? ""
@@ -125,14 +124,14 @@ struct RawRun {
                 phaseLines.append((object["index"] as? Int ?? 0, object["name"] as? String ?? "", (object["start_s"] as? NSNumber)?.doubleValue ?? 0,
                                    (object["end_s"] as? NSNumber)?.doubleValue ?? 0, object["scheduled"] as? Int ?? 0))
             case "alert":
-                if let decoded = try? JSONDecoder().decode(AlertObservation.self, from: Data(line)) { alerts.append(decoded) }
+                if let decoded = try? JSONDecoder().decode(AlertObservation.self, from: line) { alerts.append(decoded) }
             case "fault":
                 faults.append(FaultEvent(at: (object["at_s"] as? NSNumber)?.doubleValue ?? 0, action: object["action"] as? String ?? "",
                                          succeeded: object["ok"] as? Bool ?? false, detail: object["detail"] as? String ?? ""))
             case "end":
                 interrupted = object["interrupted"] as? Bool ?? false
             default:
-                continue
+                break
             }
         }
         guard let scenario else { throw ConfigurationError(field: "RAW", message: "\(path) has no run header") }
@@ -144,6 +143,31 @@ struct RawRun {
                       record: RunRecord(startedAt: startedAt, phases: phases, timeline: timeline.finish(phases: phases), wasInterrupted: interrupted),
                       alerts: alerts, faults: faults)
     }
+}
+
+/// Calls `body` with each non-empty line of the file at `path` and its line number, reading
+/// 1 MiB at a time.
+func forEachLine(of path: String, _ body: (Data, Int) throws(ConfigurationError) -> Void) throws(ConfigurationError) {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw ConfigurationError(field: "RAW", message: "cannot read \(path)") }
+    defer { try? handle.close() }
+    var pending = Data()
+    var number = 0
+    while true {
+        let chunk: Data
+        do { chunk = try handle.read(upToCount: 1 << 20) ?? Data() } catch {
+            throw ConfigurationError(field: "RAW", message: "cannot read \(path): \(error)")
+        }
+        if chunk.isEmpty { break }
+        pending.append(chunk)
+        var start = pending.startIndex
+        while let newline = pending[start...].firstIndex(of: 0x0A) {
+            number += 1
+            if newline > start { try body(Data(pending[start..<newline]), number) }
+            start = newline + 1
+        }
+        pending = Data(pending[start...])
+    }
+    if !pending.isEmpty { try body(pending, number + 1) }
 }
 
 /// Rebuilds the per-second timeline from raw request records (`loadgen report`), the way

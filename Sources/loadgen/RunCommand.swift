@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a scenario against the gateway and judge it by its thresholds.")
@@ -60,6 +61,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Apply no faults (traffic phases only).")
     var noFaults = false
 
+    @Option(help: "Send only the i-th of N interleaved slices of the schedule (0/4 … 3/4): N processes with the same seed send the single-process run together; shard 0 alone applies the faults. loadgen merge joins their summaries.")
+    var shard = "0/1"
+
     @Flag(help: "No live line each second.")
     var quiet = false
 
@@ -84,6 +88,7 @@ struct RunCommand: AsyncParsableCommand {
             throw LoadgenFailure.badConfiguration(ConfigurationError(field: "--connections", message: "--connections and --max-in-flight must be ≥ 1"))
         }
         var settings = RunSettings()
+        do { settings.shard = try Shard(parsing: shard) } catch { throw LoadgenFailure.badConfiguration(error) }
         settings.seed = seed
         settings.connections = connections
         settings.maxInFlight = maxInFlight
@@ -185,15 +190,19 @@ struct RunCommand: AsyncParsableCommand {
         // At a compressed time scale (`--time-scale`) alerts change state sooner: poll sooner.
         let pollSeconds = max(0.2, 5 / scenarioOptions.timeScale)
         let watching = watcher.map { watcher in Task { await watcher.watch(every: pollSeconds) } }
-        let applyFaults = !noFaults
+        // Faults happen once, from shard 0; the other shards follow the same phases.
+        let faultsHappen = !noFaults
+        let appliesFaults = faultsHappen && settings.shard.appliesFaults
+        let faultSeen = Atomic<Bool>(false)
         let hooks = PhaseHooks(
             phaseStarted: { _, phase, seconds in
-                guard applyFaults else { return }
+                guard faultsHappen else { return }
+                // The first fault: from now on only alerts that become active count.
+                if !phase.inject.isEmpty, !faultSeen.exchange(true, ordering: .relaxed) { watcher?.faultStarted() }
+                guard appliesFaults else { return }
                 if phase.clearsFaults {
                     for event in await injector.clearAll(at: seconds) { Self.announce(event); rawWriter?.writeEvent(event) }
                 }
-                // The first fault: from now on only alerts that become active count.
-                if !phase.inject.isEmpty, !injector.hasApplied { watcher?.faultStarted() }
                 for action in phase.inject {
                     let event = await injector.apply(action, at: seconds)
                     Self.announce(event)
@@ -218,7 +227,8 @@ struct RunCommand: AsyncParsableCommand {
         let alerts = watcher?.snapshot() ?? []
         rawWriter?.writeAlerts(alerts)
         rawWriter?.finish(interrupted: record.wasInterrupted)
-        let summary = RunSummary(scenario: scenario, seed: seed, gatewayURL: gateway, record: record, alerts: alerts, faults: injector.events, thresholds: scenario.thresholds)
+        var summary = RunSummary(scenario: scenario, seed: seed, gatewayURL: gateway, record: record, alerts: alerts, faults: injector.events, thresholds: scenario.thresholds)
+        summary.shard = settings.shard.description
         if let summaryJSON {
             do { try summary.json().write(to: URL(fileURLWithPath: summaryJSON)) } catch {
                 FileHandle.standardError.write(Data("loadgen: cannot write \(summaryJSON): \(error)\n".utf8))

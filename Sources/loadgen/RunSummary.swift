@@ -47,9 +47,11 @@ struct PhaseSummary: Sendable, Codable, Equatable {
     let faults: [String]
     /// Seconds from the run's start (`started_at_unix`) to this phase's start.
     var startSeconds: Double = 0
+    /// The phase's histograms, so that the summaries of shards merge exactly.
+    var histograms: PhaseHistograms?
 
     enum CodingKeys: String, CodingKey {
-        case startSeconds = "start_s"
+        case startSeconds = "start_s", histograms
         case name, shape, plannedSeconds = "planned_s", actualSeconds = "actual_s", targetCount = "target_count", targetRate = "target_rate"
         case sent, achievedRate = "achieved_rate", achievedRatio = "achieved_ratio", completed, dropped, errors, errorRatio = "error_ratio"
         case results, latency = "latency_ms", serviceTime = "service_time_ms", sendLag = "send_lag_ms", faults
@@ -75,6 +77,7 @@ struct PhaseSummary: Sendable, Codable, Equatable {
         serviceTime = LatencyFigures(tally.serviceTime)
         sendLag = LatencyFigures(tally.sendLag)
         self.faults = faults
+        histograms = PhaseHistograms(tally)
     }
 }
 
@@ -118,14 +121,22 @@ struct RunSummary: Sendable, Codable {
     let result: RunResult
     let exitCode: Int32
     let timeline: [TimelinePoint]
+    /// Which slice of the schedule this run sent (`--shard`): `0/1` for a whole run,
+    /// `merged N` for the merge of N shards (`loadgen merge`).
+    var shard = Shard.whole.description
+    /// The scenario as run, so that `loadgen merge` can rebuild phases and thresholds.
+    var definition: Scenario?
+    /// For a merged run: what each shard sent.
+    var shards: [ShardRate]?
 
     enum CodingKeys: String, CodingKey {
         case schema, scenario, seed, gatewayURL = "gateway_url", startedAt = "started_at", startedAtUnix = "started_at_unix", phases, total, alerts
-        case expectedAlerts = "expected_alerts", faults, thresholds, result, exitCode = "exit_code", timeline
+        case expectedAlerts = "expected_alerts", faults, thresholds, result, exitCode = "exit_code", timeline, shard, definition, shards
     }
 
     init(scenario: Scenario, seed: UInt64, gatewayURL: String, record: RunRecord, alerts: [AlertObservation], faults: [FaultEvent], thresholds: [Threshold]) {
         self.scenario = scenario.name
+        definition = scenario
         self.seed = String(seed)
         self.gatewayURL = gatewayURL
         startedAt = ISO8601DateFormatter().string(from: record.startedAt)
