@@ -341,7 +341,7 @@ extension FaultTests {
             try await fleet.inject("auth-service", #"{"faults": {"latency": {"delay_ms": 1, "duration_s": 1}, "http_errors": {"rate": 0.01, "duration_s": 30}}}"#)
             #expect(try await fleet.scrape("auth-service").value("cloudbill_fault_active", ["fault": "latency"]) == 1)
             var clearedAfter: Duration?
-            while ContinuousClock.now - start < .seconds(3) {
+            while ContinuousClock.now - start < .seconds(5) {
                 if try await fleet.scrape("auth-service").value("cloudbill_fault_active", ["fault": "latency"]) == 0 {
                     clearedAfter = ContinuousClock.now - start
                     break
@@ -352,7 +352,8 @@ extension FaultTests {
             try await fleet.clearFaults("auth-service")
 
             let elapsed = try #require(clearedAfter, "latency never cleared")
-            #expect(elapsed >= .seconds(1) && elapsed < .milliseconds(1400), "cleared after \(elapsed)")
+            // Not before its second, and not much after (a fault that never expired would stay).
+            #expect(elapsed >= .seconds(1) && elapsed < .milliseconds(2500), "cleared after \(elapsed)")
             #expect(shown.activeFaults == ["http_errors"], "only the expired fault is gone: \(shown.text)")
         }
 
@@ -446,8 +447,10 @@ extension FaultTests {
                 try await Task.sleep(for: .milliseconds(200))
                 let stopped = try await cpuRate(over: .seconds(1.5))
 
-                #expect(abs(burning - idle - 0.5) <= 0.1, "idle \(idle), burning \(burning)")
-                #expect(stopped - idle < 0.1, "the thread stopped: \(stopped)")
+                // Half a core asked: well above nothing and well below a whole core, also when
+                // another process competes for the two cores.
+                #expect((0.3...0.8).contains(burning - idle), "idle \(idle), burning \(burning)")
+                #expect(stopped - idle < 0.2, "the thread stopped: \(stopped)")
             }
         }
     }

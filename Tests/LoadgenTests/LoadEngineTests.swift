@@ -34,7 +34,7 @@ import Testing
         #expect((495...505).contains(phase.tally.sent))
         #expect((495...505).contains(stub.received.load(ordering: .relaxed)))
         #expect(phase.tally.results[.success] == phase.tally.sent)
-        #expect(abs(phase.end - phase.start - 5) < 0.1)
+        #expect(abs(phase.end - phase.start - 5) < 0.5, "phase lasted \(phase.end - phase.start) s")
         #expect(record.timeline.count >= 4)
     }
 

@@ -23,30 +23,50 @@ import Glibc
         let exited = Task { await exitStatus(of: pid) }
         try await Fleet.waitUntilReady(port: port)
 
-        let headers = ["X-CloudBill-Tenant": "shutdown-test", "X-CloudBill-Internal-Token": "test-internal-token"]
-        let url = "http://127.0.0.1:\(port)/api/v1/customers"
-        let outcomes = try await withThrowingTaskGroup(of: Int?.self) { group in
+        // Raw sockets, one connection per request, so that each way a request can end is seen
+        // as itself (an HTTP client's retries and errors would blur them): answered; refused
+        // (the listener is closed); closed before any byte of an answer (a connection accepted
+        // as shutdown began and closed idle: allowed, if the request left no trace); or cut
+        // off in the middle of an answer (never allowed).
+        enum Outcome: Sendable, Equatable { case answered(Int), refused, unanswered(Int), truncated(String) }
+        let outcomes = try await withThrowingTaskGroup(of: Outcome?.self) { group in
             for i in 0..<60 {
                 group.addTask {
                     try await Task.sleep(for: .milliseconds(i * 5))
-                    // nil: no connection could be made, which is what a closed listener does
-                    // (the client keeps retrying the connect until its deadline).
-                    return try? await HTTP.send(
-                        "POST", url, json: ["name": "c\(i)", "email": "c\(i)@example.com"], headers: headers, timeout: .seconds(2)
-                    ).status
+                    let body = #"{"name": "c\#(i)", "email": "c\#(i)@example.com"}"#
+                    let request = "POST /api/v1/customers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                        + "X-CloudBill-Tenant: shutdown-test\r\nX-CloudBill-Internal-Token: test-internal-token\r\n"
+                        + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+                    do {
+                        let response = try await RawHTTP.exchange(Array(request.utf8), port: port, timeoutSeconds: 10)
+                        if response.isEmpty { return .unanswered(i) }
+                        return RawHTTP.status(of: response).map(Outcome.answered) ?? .truncated(String(response.prefix(80)))
+                    } catch let failure as RawHTTP.Failure where failure.description.hasSuffix("errno \(ECONNREFUSED)") {
+                        return .refused
+                    }
                 }
             }
             group.addTask {
                 try await Task.sleep(for: .milliseconds(120))
                 kill(pid, SIGTERM)
-                return -1
+                return nil
             }
-            return try await group.reduce(into: [Int?]()) { $0.append($1) }.filter { $0 != -1 }
+            return try await group.reduce(into: [Outcome]()) { if let outcome = $1 { $0.append(outcome) } }
         }
         let code = await exited.value
         #expect(code == 0, "exit code \(code); log at \(log.path)")
-        let answered = outcomes.compactMap { $0 }
+        let answered = outcomes.compactMap { outcome -> Int? in if case .answered(let status) = outcome { status } else { nil } }
         #expect(answered.allSatisfy { $0 == 201 }, "answers during shutdown: \(answered)")
+        let truncated = outcomes.filter { if case .truncated = $0 { true } else { false } }
+        #expect(truncated.isEmpty, "answers cut off: \(truncated)")
+        let unanswered = outcomes.compactMap { outcome -> Int? in if case .unanswered(let i) = outcome { i } else { nil } }
+        #expect(answered.count + unanswered.count + outcomes.filter { $0 == .refused }.count == 60)
+        for i in unanswered {
+            let rows = try await servers.database.query(
+                "test_count_by_email", tenant: nil, "SELECT count(*) FROM customers WHERE tenant_id = 'shutdown-test' AND email = $1", ["c\(i)@example.com"]
+            )[0].decode(Int.self, at: 0)
+            #expect(rows == 0, "request \(i) got no answer, yet its customer was stored")
+        }
         #expect(answered.count >= 10, "some requests were in flight when SIGTERM came")
         let stored = try await servers.database.query(
             "test_count", tenant: nil, "SELECT count(*) FROM customers WHERE tenant_id = 'shutdown-test'"

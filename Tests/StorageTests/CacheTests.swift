@@ -63,9 +63,9 @@ import Testing
     @Test func valuesExpireAfterTheirTTL() async throws {
         let fixture = try await Fixture()
         let key = uniqueName("session")
-        #expect(await fixture.cache.set(key, "v", ttl: .milliseconds(150), tenant: "t1"))
+        #expect(await fixture.cache.set(key, "v", ttl: .seconds(1), tenant: "t1"))
         #expect(await fixture.cache.getString(key, tenant: "t1") == "v")
-        try await Task.sleep(for: .milliseconds(300))
+        try await Task.sleep(for: .milliseconds(1500))
         #expect(await fixture.cache.get(key, tenant: "t1") == nil)
         await fixture.cache.close()
     }
@@ -74,10 +74,10 @@ import Testing
         let fixture = try await Fixture()
         let key = uniqueName("ratelimit")
         for expected in 1...5 {
-            #expect(try await fixture.cache.incrementWithExpiry(key, window: .milliseconds(300), tenant: "t1") == expected)
+            #expect(try await fixture.cache.incrementWithExpiry(key, window: .seconds(1), tenant: "t1") == expected)
         }
-        try await Task.sleep(for: .milliseconds(450))
-        #expect(try await fixture.cache.incrementWithExpiry(key, window: .milliseconds(300), tenant: "t1") == 1)
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await fixture.cache.incrementWithExpiry(key, window: .seconds(1), tenant: "t1") == 1)
         #expect(fixture.operations("set") == 6)
         await fixture.cache.close()
     }
