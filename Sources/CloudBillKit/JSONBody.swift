@@ -76,7 +76,7 @@ public enum Validate {
                 "Field '\(field)' must not contain control characters\(allowingLineBreaks ? " other than line breaks and tabs" : "")."
             )
         }
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = value.trimmingCharacters(in: Self.whitespace)
         guard !trimmed.isEmpty else { throw APIError(.unprocessableContent, "Field '\(field)' must not be empty or only whitespace.") }
         return trimmed
     }
@@ -98,10 +98,14 @@ public enum Validate {
         let parts = value.unicodeScalars.split(separator: "@", omittingEmptySubsequences: false)
         guard value.unicodeScalars.count <= 254, parts.count == 2, !parts[0].isEmpty,
               parts[1].contains("."), parts[1].first != ".", parts[1].last != ".",
-              !value.unicodeScalars.contains(where: { isControl($0) || $0.properties.isWhitespace || "<>\"".unicodeScalars.contains($0) })
+              !value.unicodeScalars.contains(where: { isControl($0) || whitespace.contains($0) || "<>\"".unicodeScalars.contains($0) })
         else { throw APIError(.unprocessableContent, "Field '\(field)' must be an e-mail address.") }
         return value.lowercased()
     }
+
+    /// What trimming removes: Unicode whitespace and U+FEFF, which the `\s` of the patterns
+    /// in docs/openapi.yaml (ECMAScript regular expressions) also counts as whitespace.
+    static let whitespace = CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: "\u{FEFF}"))
 
     /// A control character: general category Cc (U+0000–U+001F, U+007F–U+009F).
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {

@@ -35,6 +35,8 @@ import Testing
              body: #"{"name":""# + String(repeating: #"e\u0301"#, count: 100) + #"","email":"a@b.co"}"#, status: 201),
         Case(name: "name of 201 code points", method: "POST", path: "/api/v1/customers",
              body: #"{"name":""# + String(repeating: #"e\u0301"#, count: 100) + #"e","email":"a@b.co"}"#, status: 422),
+        Case(name: "name of only a byte order mark (whitespace to the patterns)", method: "POST", path: "/api/v1/customers",
+             body: #"{"name":"\uFEFF","email":"a@b.co"}"#, status: 422),
         Case(name: "control character in the padding of a name", method: "POST", path: "/api/v1/customers",
              body: #"{"name":"Ada\u0000","email":"a@b.co"}"#, status: 422),
         Case(name: "unknown customer", method: "POST", path: "/api/v1/invoices",

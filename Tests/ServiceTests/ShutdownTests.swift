@@ -40,7 +40,14 @@ import Glibc
                     do {
                         let response = try await RawHTTP.exchange(Array(request.utf8), port: port, timeoutSeconds: 10)
                         if response.isEmpty { return .unanswered(i) }
-                        return RawHTTP.status(of: response).map(Outcome.answered) ?? .truncated(String(response.prefix(80)))
+                        // Complete: a status line, the end of the headers, and Content-Length bytes of body.
+                        guard let status = RawHTTP.status(of: response), let headersEnd = response.range(of: "\r\n\r\n"),
+                              let lengthLine = response[..<headersEnd.lowerBound].split(separator: "\r\n")
+                                  .first(where: { $0.lowercased().hasPrefix("content-length:") }),
+                              let length = Int(lengthLine.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
+                              response[headersEnd.upperBound...].utf8.count == length
+                        else { return .truncated(String(response.prefix(120))) }
+                        return .answered(status)
                     } catch let failure as RawHTTP.Failure where failure.description.hasSuffix("errno \(ECONNREFUSED)") {
                         return .refused
                     }
