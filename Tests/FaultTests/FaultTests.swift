@@ -40,7 +40,9 @@ extension FaultTests {
 
             #expect(statuses.count == 1000)
             let failures = statuses.filter { $0 == 503 }.count
-            #expect(abs(Double(failures) / 1000 - 0.3) <= 0.05, "\(failures) of 1000 answered 503")
+            // 1000 draws at 0.3: one standard deviation is 0.0145, so ±0.075 (5 of them) fails
+            // about once in five million runs by chance, and still catches a wrong share.
+            #expect(abs(Double(failures) / 1000 - 0.3) <= 0.075, "\(failures) of 1000 answered 503")
             #expect(statuses.allSatisfy { $0 == 503 || $0 == 404 }, "the others are handled as usual")
             #expect(other.status == 200)
             // The 5xx are real responses, counted as such.
