@@ -133,10 +133,7 @@ struct BillingRepository: Sendable {
 
     /// The tenant's newest invoices (of one status, if given), each as ``invoiceJSON(tenant:id:)``
     /// answers it, in three round trips whatever the count: their ids, one `MGET`, and one
-    /// query for those the cache did not hold. Of those, the settled ones (paid or void, which
-    /// never change again) are cached in one pipeline. An open one is not: it can be marked
-    /// paid between this query and the write, and the write would put the open copy back
-    /// after ``markPaid(tenant:id:)`` removed it.
+    /// query for those the cache did not hold (which are then cached in one pipeline).
     func invoicesJSON(tenant: String, status: String?, limit: Int) async throws -> [[UInt8]] {
         let ids = try await database.query(
             "list_invoices", tenant: tenant,
@@ -158,7 +155,7 @@ struct BillingRepository: Sendable {
                 guard let invoice = loaded[ids[index]] else { continue }
                 let bytes = Array(try JSONResponse.encoder.encode(invoice))
                 found[index] = bytes
-                if invoice.status != "open" { entries.append((Self.invoiceKey(tenant: tenant, id: invoice.id), bytes)) }
+                entries.append((Self.invoiceKey(tenant: tenant, id: invoice.id), bytes))
             }
             await cache.set(entries, ttl: Self.invoiceTTL, tenant: tenant)
         }
