@@ -89,7 +89,7 @@ public struct ServiceApplication {
         }
         let client = ServiceClient(eventLoopGroup: group, internalToken: configuration.internalToken)
         let faults = FaultInjector(
-            metrics: metrics, database: database, cache: cache,
+            metrics: metrics, database: database, cache: cache, eventLoopGroup: group,
             capabilities: FaultCapabilities(
                 service: name, hasDatabase: database != nil, hasCache: cache != nil,
                 maximumConnections: configuration.databasePoolSize,

@@ -1,5 +1,6 @@
 import CloudBillInstrumentation
 import CloudBillKit
+import CloudBillStorage
 import CloudBillTestSupport
 import Foundation
 import Testing
@@ -130,6 +131,27 @@ extension FaultTests {
             #expect(after.sum("db_query_duration_seconds_sum", labels) >= 1.5)
         }
 
+        @Test func dbSlowPastItsTimeoutFailsTheStatementInPostgreSQL() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            let before = try await fleet.scrape("billing-service")
+            // PostgreSQL cancels the 2 s sleep at its 100 ms statement_timeout (57014).
+            try await fleet.inject("billing-service", #"{"faults": {"db_slow": {"sleep_ms": 2000, "timeout_ms": 100}}}"#)
+            let start = ContinuousClock.now
+            let failed = try await fleet.call("billing-service", "GET", "/api/v1/invoices", tenant: tenant)
+            let elapsed = ContinuousClock.now - start
+            try await fleet.clearFaults("billing-service")
+            // Cleared: the next statement runs under the session's own timeout again.
+            let served = try await fleet.call("billing-service", "GET", "/api/v1/invoices", tenant: tenant)
+            let after = try await fleet.scrape("billing-service")
+
+            #expect(failed.status == 503, "a statement cancelled by its timeout answers 503 database_timeout")
+            #expect(elapsed < .milliseconds(1500), "cancelled at the fault's timeout, not after the 2 s sleep")
+            #expect(served.status == 200)
+            let errors = ["tenant_id": tenant, "error_type": "timeout"]
+            #expect(after.sum("db_errors_total", errors) - before.sum("db_errors_total", errors) == 1)
+        }
+
         @Test func dbPoolLimitShrinksThePoolAndMakesCallersWait() async throws {
             let fleet = try await FaultFleet.shared()
             let tenant = newTenant()
@@ -222,6 +244,47 @@ extension FaultTests {
             // The misses were timed Redis round trips.
             #expect(bypassed.sum("redis_operation_duration_seconds_count", ["operation": "miss"]) - before.sum("redis_operation_duration_seconds_count", ["operation": "miss"]) >= 3)
             #expect(count(after, "hit") - count(bypassed, "hit") == 1, "reads hit again once cleared")
+        }
+
+        @Test func redisSlowKeepsRedisItselfBusy() async throws {
+            let fleet = try await FaultFleet.shared()
+            let tenant = newTenant()
+            let invoice = try await fleet.createInvoice(tenant: tenant)
+            _ = try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant)  // cached now
+            let before = try await fleet.scrape("billing-service")
+            try await fleet.inject("billing-service", #"{"faults": {"redis_slow": {"sleep_ms": 150, "rate": 1}}}"#)
+            // Redis itself is busy: another client's command waits behind the script.
+            let client = Cache(configuration: RedisConfiguration(port: fleet.redis.port), metrics: ServiceMetrics(service: "fault-tests-redis").cache)
+            #expect(await client.ping())  // connected before the script runs
+            let other = Task {
+                try await Task.sleep(for: .milliseconds(40))
+                let start = ContinuousClock.now
+                let answered = await client.ping()
+                return (answered, ContinuousClock.now - start)
+            }
+            let start = ContinuousClock.now
+            let read = try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant)
+            let elapsed = ContinuousClock.now - start
+            let (otherAnswered, otherWaited) = try await other.value
+            await client.close()
+            let slowed = try await fleet.scrape("billing-service")
+            try await fleet.clearFaults("billing-service")
+            let after = try await fleet.scrape("billing-service")
+            #expect(try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant).status == 200)
+            let cleared = try await fleet.scrape("billing-service")
+
+            let hit = ["operation": "hit", "tenant_id": tenant]
+            #expect(read.status == 200)
+            #expect(slowed.sum("redis_operations_total", hit) - before.sum("redis_operations_total", hit) == 1, "still a hit: the value is served")
+            #expect(elapsed >= .milliseconds(150))
+            // The hit's recorded round trip holds the wait: above the 0.1 s bucket.
+            let fast = ["operation": "hit", "le": "0.1"]
+            #expect(slowed.sum("redis_operation_duration_seconds_bucket", fast) == before.sum("redis_operation_duration_seconds_bucket", fast))
+            #expect(slowed.sum("redis_operation_duration_seconds_sum", ["operation": "hit"]) - before.sum("redis_operation_duration_seconds_sum", ["operation": "hit"]) >= 0.15)
+            #expect(otherAnswered)
+            #expect(otherWaited >= .milliseconds(50), "a command of another client waited behind the script: \(otherWaited)")
+            #expect(slowed.sum("redis_errors_total") == before.sum("redis_errors_total"), "the script's reply is not an error")
+            #expect(cleared.sum("redis_operation_duration_seconds_bucket", fast) > after.sum("redis_operation_duration_seconds_bucket", fast), "fast again once cleared")
         }
     }
 }
@@ -429,6 +492,24 @@ extension FaultTests {
                 let mebibyte = 1024.0 * 1024.0
                 #expect(held - before >= 280 * mebibyte, "resident grew by \((held - before) / mebibyte) MiB")
                 #expect(held - after >= 280 * mebibyte, "resident fell by \((held - after) / mebibyte) MiB")
+            }
+        }
+
+        @Test func eventLoopBlockDelaysTheLoopsTasks() async throws {
+            try await ServiceProcess.with("AuthSvc") { service in
+                func lag() async throws -> Double { try #require(try await service.scrape().value("nodejs_eventloop_lag_seconds")) }
+                #expect(try await service.faults("PUT", body: #"{"faults": {"event_loop_block": {"block_ms": 600}}}"#).status == 200)
+                // The monitor samples once a second; every sample waits behind a whole block.
+                try await Task.sleep(for: .seconds(2.5))
+                let blocked = try await lag()
+                let health = try await HTTP.send("GET", service.url + "/health")
+                #expect(try await service.faults("DELETE").status == 200)
+                try await Task.sleep(for: .seconds(2.5))
+                let unblocked = try await lag()
+
+                #expect(blocked >= 0.5, "lag while blocked: \(blocked)")
+                #expect(health.status == 200, "the service still answers")
+                #expect(unblocked < 0.25, "lag once cleared: \(unblocked)")
             }
         }
 

@@ -2,6 +2,7 @@ import CloudBillInstrumentation
 import CloudBillStorage
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -26,6 +27,8 @@ public actor FaultInjector: Service {
     private var active: [FaultKind: ActiveFault] = [:]
     private var ballast: MemoryBallast?
     private var burner: CPUBurner?
+    private var blocker: EventLoopBlocker?
+    private nonisolated let eventLoopGroup: any EventLoopGroup
     private var generation: UInt64 = 0
     /// Serialises changes across the suspension points inside them.
     private var isChanging = false
@@ -44,8 +47,12 @@ public actor FaultInjector: Service {
     public static let ballastLimitVariable = "CLOUDBILL_FAULT_BALLAST_LIMIT_MB"
     public static let defaultBallastLimitMegabytes = 2560
 
-    init(metrics: ServiceMetrics, database: ConnectionPool?, cache: Cache?, capabilities: FaultCapabilities, logger: Logger) {
+    init(
+        metrics: ServiceMetrics, database: ConnectionPool?, cache: Cache?, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        capabilities: FaultCapabilities, logger: Logger
+    ) {
         self.service = capabilities.service
+        self.eventLoopGroup = eventLoopGroup
         self.metrics = metrics
         self.database = database
         self.cache = cache
@@ -182,12 +189,14 @@ public actor FaultInjector: Service {
         let generation = self.generation
         var tasks: [Task<Void, Never>] = []
         switch fault.setting {
-        case .dbSlow(let milliseconds, let rate):
-            database?.injectQueryDelay(.init(milliseconds: milliseconds, rate: rate))
+        case .dbSlow(let milliseconds, let rate, let timeout):
+            database?.injectQueryDelay(.init(milliseconds: milliseconds, rate: rate, timeoutMilliseconds: timeout))
         case .dbPoolLimit(let maximum):
             database?.limitConnections(to: maximum)
         case .cacheBypass(let rate):
             cache?.bypassReads(rate: rate)
+        case .redisSlow(let milliseconds, let rate):
+            cache?.slowDown(RedisSlowdown(milliseconds: milliseconds, rate: rate))
         case .cacheFlush(let pattern, let interval):
             await flush(pattern)
             if let interval {
@@ -207,6 +216,11 @@ public actor FaultInjector: Service {
             if burner?.share != share {
                 burner?.stop()
                 burner = CPUBurner(share: share)
+            }
+        case .eventLoopBlock(let milliseconds):
+            if blocker?.milliseconds != milliseconds {
+                blocker?.stop()
+                blocker = EventLoopBlocker(loop: eventLoopGroup.next(), milliseconds: milliseconds)
             }
         case .httpErrors, .latency, .paymentDeclines, .processorErrors, .invoiceFailures, .notificationFailures:
             break  // read on the request paths
@@ -239,6 +253,10 @@ public actor FaultInjector: Service {
         case .dbSlow: database?.injectQueryDelay(nil)
         case .dbPoolLimit: database?.limitConnections(to: nil)
         case .cacheBypass: cache?.bypassReads(rate: nil)
+        case .redisSlow: cache?.slowDown(nil)
+        case .eventLoopBlock:
+            blocker?.stop()
+            blocker = nil
         case .memoryBallast:
             if let old = ballast {
                 ballast = nil

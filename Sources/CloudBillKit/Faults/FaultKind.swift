@@ -6,12 +6,14 @@ public enum FaultKind: String, CaseIterable, Sendable, Comparable {
     case dbPoolLimit = "db_pool_limit"
     case cacheFlush = "cache_flush"
     case cacheBypass = "cache_bypass"
+    case redisSlow = "redis_slow"
     case paymentDeclines = "payment_declines"
     case processorErrors = "processor_errors"
     case invoiceFailures = "invoice_failures"
     case notificationFailures = "notification_failures"
     case memoryBallast = "memory_ballast"
     case cpuBurn = "cpu_burn"
+    case eventLoopBlock = "event_loop_block"
 
     /// Faults that act in one service's own domain code, which declares them when it is built.
     public static let domainFaults: Set<FaultKind> = [.paymentDeclines, .processorErrors, .invoiceFailures, .notificationFailures]
@@ -39,11 +41,11 @@ struct FaultCapabilities: Sendable {
         switch kind {
         case .dbSlow, .dbPoolLimit:
             hasDatabase ? nil : "\(service) has no PostgreSQL pool"
-        case .cacheFlush, .cacheBypass:
+        case .cacheFlush, .cacheBypass, .redisSlow:
             hasCache ? nil : "\(service) has no Redis cache"
         case .paymentDeclines, .processorErrors, .invoiceFailures, .notificationFailures:
             domainFaults.contains(kind) ? nil : "\(kind.rawValue) acts in \(Self.owner(of: kind)), not in \(service)"
-        case .httpErrors, .latency, .memoryBallast, .cpuBurn:
+        case .httpErrors, .latency, .memoryBallast, .cpuBurn, .eventLoopBlock:
             nil
         }
     }

@@ -1,4 +1,5 @@
 import CloudBillInstrumentation
+import CloudBillStorage
 import Foundation
 
 /// What one fault does while it is active; every case's parameters are valid.
@@ -8,13 +9,16 @@ public enum FaultSetting: Sendable, Equatable {
     /// A share of requests (of some route templates, or all) delayed before they are handled.
     case latency(DelayDistribution, rate: Double, routes: Set<String>?)
     /// A share of statements preceded by `pg_sleep` in the same PostgreSQL session.
-    case dbSlow(milliseconds: Int, rate: Double)
+    case dbSlow(milliseconds: Int, rate: Double, timeoutMilliseconds: Int?)
     /// The pool may hold at most this many connections.
     case dbPoolLimit(maximumConnections: Int)
     /// Keys matching `pattern` are removed now and, with an interval, again at every interval.
     case cacheFlush(pattern: String, interval: Duration?)
     /// A share of reads ask Redis for a key no one writes, and so miss.
     case cacheBypass(rate: Double)
+    /// A share of Redis commands preceded, on the same connection, by a script that keeps
+    /// Redis busy for `milliseconds`.
+    case redisSlow(milliseconds: Int, rate: Double)
     case paymentDeclines(rate: Double)
     case processorErrors(rate: Double)
     case invoiceFailures(rate: Double)
@@ -23,6 +27,8 @@ public enum FaultSetting: Sendable, Equatable {
     case memoryBallast(megabytes: Int)
     /// The share of one core a background thread keeps busy.
     case cpuBurn(share: Double)
+    /// One event loop blocked by back-to-back tasks of `milliseconds` each.
+    case eventLoopBlock(milliseconds: Int)
 
     public var kind: FaultKind {
         switch self {
@@ -32,12 +38,14 @@ public enum FaultSetting: Sendable, Equatable {
         case .dbPoolLimit: .dbPoolLimit
         case .cacheFlush: .cacheFlush
         case .cacheBypass: .cacheBypass
+        case .redisSlow: .redisSlow
         case .paymentDeclines: .paymentDeclines
         case .processorErrors: .processorErrors
         case .invoiceFailures: .invoiceFailures
         case .notificationFailures: .notificationFailures
         case .memoryBallast: .memoryBallast
         case .cpuBurn: .cpuBurn
+        case .eventLoopBlock: .eventLoopBlock
         }
     }
 
@@ -51,8 +59,8 @@ public enum FaultSetting: Sendable, Equatable {
             return ["rate": .number(rate), "status": .integer(status)].merging(routeList(routes)) { a, _ in a }
         case .latency(let distribution, let rate, let routes):
             return distribution.parameters.merging(["rate": .number(rate)]) { a, _ in a }.merging(routeList(routes)) { a, _ in a }
-        case .dbSlow(let milliseconds, let rate):
-            return ["sleep_ms": .integer(milliseconds), "rate": .number(rate)]
+        case .dbSlow(let milliseconds, let rate, let timeout):
+            return ["sleep_ms": .integer(milliseconds), "rate": .number(rate)].merging(timeout.map { ["timeout_ms": .integer($0)] } ?? [:]) { a, _ in a }
         case .dbPoolLimit(let maximum):
             return ["max_connections": .integer(maximum)]
         case .cacheFlush(let pattern, let interval):
@@ -67,6 +75,10 @@ public enum FaultSetting: Sendable, Equatable {
             return ["mb": .integer(megabytes)]
         case .cpuBurn(let share):
             return ["share": .number(share)]
+        case .redisSlow(let milliseconds, let rate):
+            return ["sleep_ms": .integer(milliseconds), "rate": .number(rate)]
+        case .eventLoopBlock(let milliseconds):
+            return ["block_ms": .integer(milliseconds)]
         }
     }
 }
@@ -197,10 +209,11 @@ extension Fault {
             known += ["distribution", "rate", "routes"]
             setting = .latency(distribution, rate: try reader.rate(), routes: try reader.routes(of: capabilities))
         case .dbSlow:
-            known += ["sleep_ms", "rate"]
+            known += ["sleep_ms", "rate", "timeout_ms"]
             setting = .dbSlow(
                 milliseconds: try reader.required { (r) throws(FaultPlanError) in try r.integer("sleep_ms", in: 1...DelayDistribution.maximumMilliseconds) },
-                rate: try reader.rate()
+                rate: try reader.rate(),
+                timeoutMilliseconds: try reader.integer("timeout_ms", in: 1...DelayDistribution.maximumMilliseconds)
             )
         case .dbPoolLimit:
             known += ["max_connections"]
@@ -251,6 +264,19 @@ extension Fault {
             let share = try reader.required { (r) throws(FaultPlanError) in try r.number("share") }
             guard share > 0, share <= 1 else { throw FaultPlanError("\(path).share", "must be a number greater than 0 and at most 1 (a share of one core)") }
             setting = .cpuBurn(share: share)
+        case .redisSlow:
+            known += ["sleep_ms", "rate"]
+            setting = .redisSlow(
+                milliseconds: try reader.required { (r) throws(FaultPlanError) in
+                    try r.integer("sleep_ms", in: 1...RedisSlowdown.maximumMilliseconds, unit: "a whole number of milliseconds (at most \(RedisSlowdown.maximumMilliseconds): Redis serves no one meanwhile)")
+                },
+                rate: try reader.rate()
+            )
+        case .eventLoopBlock:
+            known += ["block_ms"]
+            setting = .eventLoopBlock(milliseconds: try reader.required { (r) throws(FaultPlanError) in
+                try r.integer("block_ms", in: 1...1000, unit: "a whole number of milliseconds, 1 to 1000")
+            })
         }
         try reader.finish(known: known)
         return Fault(setting: setting, duration: duration)

@@ -139,9 +139,12 @@ public final class ConnectionPool: Service, Sendable {
         _ sql: String, _ parameters: [(any PostgresEncodable)?], timeoutMilliseconds: Int64?
     ) async throws -> QueryResult {
         let texts = parameters.map { $0?.postgresText }
-        let sleep = queryDelay.withLock { $0 }.flatMap { $0.rate > Double.random(in: 0..<1) ? $0.milliseconds : nil }
+        let delay = queryDelay.withLock { $0 }.flatMap { $0.rate > Double.random(in: 0..<1) ? $0 : nil }
         return try await measure(operation, tenant: tenant) { () throws(DatabaseError) in
-            try connection.execute(sql, texts, statementTimeout: timeoutMilliseconds, sleepingFirst: sleep)
+            try connection.execute(
+                sql, texts, statementTimeout: timeoutMilliseconds,
+                sleepingFirst: delay?.milliseconds, sleepTimeout: delay?.timeoutMilliseconds.map(Int64.init)
+            )
         }
     }
 
@@ -171,15 +174,18 @@ public final class ConnectionPool: Service, Sendable {
         public var milliseconds: Int
         /// The share of statements delayed, in [0, 1].
         public var rate: Double
+        /// The `statement_timeout` the sleep runs under, in milliseconds; nil: the statement's.
+        public var timeoutMilliseconds: Int?
 
-        public init(milliseconds: Int, rate: Double) {
+        public init(milliseconds: Int, rate: Double, timeoutMilliseconds: Int? = nil) {
             self.milliseconds = milliseconds
             self.rate = rate
+            self.timeoutMilliseconds = timeoutMilliseconds
         }
     }
 
     /// Makes PostgreSQL sleep before a share of the parameterised statements, in the same
-    /// session and inside their `statement_timeout`; nil stops it.
+    /// session and inside their `statement_timeout` (or the delay's own); nil stops it.
     ///
     /// The sleep holds the connection and counts in the statement's `db_query_duration_seconds`;
     /// it shows in `pg_stat_activity` as `SELECT pg_sleep(...) /* cloudbill fault: db_slow */`.

@@ -91,7 +91,13 @@ final class PostgresConnection: Sendable {
     ///   - statementTimeout: milliseconds; nil leaves the session's setting alone.
     ///   - sleepingFirst: milliseconds PostgreSQL sleeps (`pg_sleep`) before the statement, in
     ///     this session and under the same timeout: the injected fault `db_slow`.
-    func execute(_ sql: String, _ parameters: [String?], statementTimeout: Int64?, sleepingFirst sleep: Int? = nil) throws(DatabaseError) -> QueryResult {
+    ///   - sleepTimeout: milliseconds; the sleep runs under this `statement_timeout` instead of
+    ///     the statement's. A sleep past it is cancelled by PostgreSQL (57014) and the
+    ///     statement fails as timed out without running.
+    func execute(
+        _ sql: String, _ parameters: [String?], statementTimeout: Int64?,
+        sleepingFirst sleep: Int? = nil, sleepTimeout: Int64? = nil
+    ) throws(DatabaseError) -> QueryResult {
         // Text-format parameters travel NUL-terminated: refuse rather than truncate.
         // 22021 is what PostgreSQL itself answers for a NUL in text.
         if parameters.contains(where: { $0?.utf8.contains(0) == true }) {
@@ -99,13 +105,17 @@ final class PostgresConnection: Sendable {
         }
         return try session.withLock { (session) throws(DatabaseError) -> QueryResult in
             guard let handle = session.handle else { throw .connectionUnavailable }
-            if let statementTimeout, statementTimeout != session.statementTimeoutMilliseconds {
-                _ = try Self.check(PQexec(handle, "SET statement_timeout = \(statementTimeout)"), handle, logger)
-                session.statementTimeoutMilliseconds = statementTimeout
+            func limit(to milliseconds: Int64) throws(DatabaseError) {
+                guard milliseconds != session.statementTimeoutMilliseconds else { return }
+                _ = try Self.check(PQexec(handle, "SET statement_timeout = \(milliseconds)"), handle, logger)
+                session.statementTimeoutMilliseconds = milliseconds
             }
+            let statementLimit = statementTimeout ?? session.statementTimeoutMilliseconds
             if let sleep {
+                try limit(to: sleepTimeout ?? statementLimit)
                 _ = try Self.check(PQexec(handle, "SELECT pg_sleep(\(sleep) / 1000.0) /* cloudbill fault: db_slow */"), handle, logger)
             }
+            try limit(to: statementLimit)
             var statement = session.prepared[sql]
             if statement == nil, session.prepared.count < Self.preparedLimit {
                 let name = "cloudbill_\(session.statementsPrepared)"

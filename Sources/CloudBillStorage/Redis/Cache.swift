@@ -19,6 +19,8 @@ public final class Cache: Service, Sendable {
     private let free: Mutex<[RedisConnection]>
     /// The share of reads sent to a key no one writes (fault `cache_bypass`), nil when none.
     private let readBypassRate = Mutex<Double?>(nil)
+    /// Redis kept busy before a share of commands (fault `redis_slow`), nil when none.
+    private let slowdown = Mutex<RedisSlowdown?>(nil)
     private let admission = Mutex(Admission())
 
     /// The prefix of the keys bypassed reads ask for; nothing writes under it.
@@ -172,6 +174,14 @@ public final class Cache: Service, Sendable {
         readBypassRate.withLock { $0 = rate }
     }
 
+    /// Makes Redis itself slow for a share of this cache's commands: before each of them, on
+    /// the same connection and in the same round trip, a Lua script keeps Redis busy for the
+    /// delay, as a slow command of another client would (Redis runs one at a time, so every
+    /// client waits meanwhile). The commands' recorded durations include the wait; nil stops it.
+    public func slowDown(_ slowdown: RedisSlowdown?) {
+        self.slowdown.withLock { $0 = slowdown }
+    }
+
     /// Removes every key of this cache's namespace matching the glob `pattern` (matched
     /// after ``RedisConfiguration/keyNamespace``, which the pattern may also spell out, so no
     /// pattern reaches another service's keys) with `SCAN` and `UNLINK`; each `UNLINK` is recorded as `delete`.
@@ -216,7 +226,9 @@ public final class Cache: Service, Sendable {
     /// timeouts, and after ``RedisConfiguration/breakerThreshold`` failures in a row nothing
     /// at all until a probe finds it answering again.
     private func send(_ commands: [[[UInt8]]]) async throws(CacheError) -> [RedisReply] {
-        let replies: [RedisReply]
+        var replies: [RedisReply]
+        let slow = slowdown.withLock { $0 }.flatMap { $0.rate > Double.random(in: 0..<1) ? $0 : nil }
+        let commands = slow.map { [$0.command] + commands } ?? commands
         do {
             try admission.withLock { (state) throws(CacheError) in try state.admit(now: .now, configuration: configuration) }
             let enqueued = ContinuousClock.now
@@ -236,6 +248,11 @@ public final class Cache: Service, Sendable {
             }
             metrics.countError(failure.errorType)
             throw failure
+        }
+        if slow != nil, !replies.isEmpty {
+            // The script's own reply: an error there (scripts disabled) is the fault's, not a
+            // command's.
+            replies.removeFirst()
         }
         if replies.contains(.error) { metrics.countError(.command) }
         return replies
@@ -284,5 +301,33 @@ extension Cache {
     public func ping() async -> Bool {
         guard case .status("PONG")? = try? await send([["PING"].bytes]).first else { return false }
         return true
+    }
+}
+
+/// Redis kept busy before a share of commands: the injected fault `redis_slow`.
+public struct RedisSlowdown: Sendable, Equatable {
+    public var milliseconds: Int
+    /// The share of commands delayed, in [0, 1].
+    public var rate: Double
+
+    /// Below the 250 ms command timeout: a slowed command, or one of another client queued
+    /// behind the script, still gets its answer in time.
+    public static let maximumMilliseconds = 200
+
+    public init(milliseconds: Int, rate: Double) {
+        self.milliseconds = milliseconds
+        self.rate = rate
+    }
+
+    /// `EVAL` of a script that spins on Redis' own clock until the delay has passed.
+    var command: [[UInt8]] {
+        [
+            "EVAL",
+            """
+            local t = redis.call('TIME') local stop = t[1] * 1000000 + t[2] + tonumber(ARGV[1]) * 1000 \
+            repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= stop return 1 -- cloudbill fault: redis_slow
+            """,
+            "0", String(milliseconds),
+        ].map { Array($0.utf8) }
     }
 }
