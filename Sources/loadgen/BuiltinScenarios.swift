@@ -5,7 +5,12 @@ enum BuiltinScenarios {
     /// baseline → inject → hold (until the alert fires) → clear → recover (until it resolves).
     /// `hold` and `recover` are upper bounds (the phases end as soon as the alerts fire or
     /// resolve): at least the rule's `for` plus its longest window, with room to spare.
-    static func failure(_ name: String, _ description: String, inject: String, alerts: [String], hold: String = "15m", recover: String = "15m", rate: Int = 50) -> (String, String) {
+    /// `sustain`: the fault stays on that long after its alerts fired, before the clear.
+    static func failure(
+        _ name: String, _ description: String, inject: String, alerts: [String], hold: String = "15m", recover: String = "15m",
+        sustain: String? = nil, rate: Int = 50
+    ) -> (String, String) {
+        let sustained = sustain.map { "\n  - {name: sustain, duration: \($0)}" } ?? ""
         let yaml = """
         name: \(name)
         description: \(description)
@@ -15,7 +20,7 @@ enum BuiltinScenarios {
         phases:
           - {name: baseline, duration: 1m}
           - {name: inject, duration: 10s, inject: [\(inject)]}
-          - {name: hold, duration: \(hold), until: alerts_firing}
+          - {name: hold, duration: \(hold), until: alerts_firing}\(sustained)
           - {name: clear, duration: 10s, clear: true}
           - {name: recover, duration: \(recover), until: alerts_resolved}
         """
@@ -81,10 +86,23 @@ enum BuiltinScenarios {
         failure("pool-exhaustion", "Billing's database pool shrinks to 2 connections and every query takes 200 ms longer, until DatabasePoolExhaustion fires.",
                 inject: "{service: billing, fault: db_pool_limit, max_connections: 2}, {service: billing, fault: db_slow, sleep_ms: 200}",
                 alerts: ["DatabasePoolExhaustion", "DatabasePoolWaitingRequests"]),
+        failure("database-query-errors", "PostgreSQL cancels one billing statement in ten (57014) - each first sleeps 1 s under a 50 ms statement_timeout - until DatabaseQueryErrors fires, and 10 minutes more, so that the slower budget burn pages within the same incident.",
+                inject: "{service: billing, fault: db_slow, sleep_ms: 1000, timeout_ms: 50, rate: 0.1}", alerts: ["DatabaseQueryErrors"],
+                sustain: "10m"),
+        failure("availability-burn", "The gateway answers 2.5% of requests with 500 - under HighErrorRate's 5%, but 25 times the 0.1% error budget - until the fast availability burn fires.",
+                inject: "{service: gateway, fault: http_errors, rate: 0.025, status: 500}", alerts: ["AvailabilityBudgetBurn"], hold: "45m"),
+        failure("latency-burn", "Billing adds 1.1 s to 40% of its requests - its p95 stays under HighLatencyP95's 2.5 s, but 40% miss the 1 s objective (budget 1%) - until the fast latency burn fires.",
+                inject: "{service: billing, fault: latency, delay_ms: 1100, rate: 0.4}", alerts: ["LatencyBudgetBurn"], hold: "45m"),
+        failure("alertmanager-down", "Alertmanager is stopped until Prometheus' notifications to it fail (PrometheusAlertmanagerErrors), which is delivered once Alertmanager is back.",
+                inject: "{stop: alertmanager}", alerts: ["PrometheusAlertmanagerErrors"], hold: "20m", recover: "15m"),
         failure("database-down", "PostgreSQL is stopped until DatabaseConnectionErrors fires.",
                 inject: "{stop: postgres}", alerts: ["DatabaseConnectionErrors"], hold: "8m", recover: "15m"),
         failure("cache-misses", "Billing bypasses its Redis cache until HighCacheMissRate fires.",
                 inject: "{service: billing, fault: cache_bypass}", alerts: ["HighCacheMissRate"], hold: "25m"),
+        failure("redis-latency", "Before one billing command in ten Redis runs a 120 ms script, so every client of Redis waits, until RedisHighLatency fires.",
+                inject: "{service: billing, fault: redis_slow, sleep_ms: 120, rate: 0.1}", alerts: ["RedisHighLatency"]),
+        failure("event-loop-lag", "A blocking call keeps one of notification's event loops busy, 250 ms at a time, until HighEventLoopLag fires.",
+                inject: "{service: notification, fault: event_loop_block, block_ms: 250}", alerts: ["HighEventLoopLag"]),
         failure("redis-down", "Redis is stopped until RedisConnectionErrors fires.",
                 inject: "{stop: redis}", alerts: ["RedisConnectionErrors"], hold: "8m", recover: "15m"),
         failure("payment-failures", "The card processor declines 40% of payments until HighPaymentFailureRate fires.",

@@ -25,16 +25,18 @@ enum FaultCatalog {
     static let kinds: [String: [String]] = [
         "http_errors": ["rate", "status"],
         "latency": ["delay_ms", "rate"],
-        "db_slow": ["sleep_ms"],
+        "db_slow": ["sleep_ms", "rate", "timeout_ms"],
         "db_pool_limit": ["max_connections"],
         "cache_flush": ["interval_ms"],
         "cache_bypass": ["rate"],
+        "redis_slow": ["sleep_ms", "rate"],
         "payment_declines": ["rate"],
         "processor_errors": ["rate"],
         "invoice_failures": ["rate"],
         "notification_failures": ["rate"],
         "memory_ballast": ["mb"],
         "cpu_burn": ["share"],
+        "event_loop_block": ["block_ms"],
     ]
 
     static let path = "/admin/faults"
