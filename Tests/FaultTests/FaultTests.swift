@@ -3,6 +3,7 @@ import CloudBillKit
 import CloudBillStorage
 import CloudBillTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// Every fault, shown to act through its real mechanism, and the admin API that injects
@@ -256,16 +257,24 @@ extension FaultTests {
             // Redis itself is busy: another client's command waits behind the script.
             let client = Cache(configuration: RedisConfiguration(port: fleet.redis.port), metrics: ServiceMetrics(service: "fault-tests-redis").cache)
             #expect(await client.ping())  // connected before the script runs
+            // Another client pings Redis again and again while the read runs; the longest
+            // ping waited behind the script, whenever it reached Redis.
+            let reading = Atomic<Bool>(true)
             let other = Task {
-                try await Task.sleep(for: .milliseconds(40))
-                let start = ContinuousClock.now
-                let answered = await client.ping()
-                return (answered, ContinuousClock.now - start)
+                var answered = true
+                var longest = Duration.zero
+                while reading.load(ordering: .relaxed) {
+                    let start = ContinuousClock.now
+                    answered = await client.ping() && answered
+                    longest = max(longest, ContinuousClock.now - start)
+                }
+                return (answered, longest)
             }
             let start = ContinuousClock.now
             let read = try await fleet.call("billing-service", "GET", "/api/v1/invoices/\(invoice)", tenant: tenant)
             let elapsed = ContinuousClock.now - start
-            let (otherAnswered, otherWaited) = try await other.value
+            reading.store(false, ordering: .relaxed)
+            let (otherAnswered, otherWaited) = await other.value
             await client.close()
             let slowed = try await fleet.scrape("billing-service")
             try await fleet.clearFaults("billing-service")

@@ -91,9 +91,10 @@ final class PostgresConnection: Sendable {
     ///   - statementTimeout: milliseconds; nil leaves the session's setting alone.
     ///   - sleepingFirst: milliseconds PostgreSQL sleeps (`pg_sleep`) before the statement, in
     ///     this session and under the same timeout: the injected fault `db_slow`.
-    ///   - sleepTimeout: milliseconds; the sleep runs under this `statement_timeout` instead of
-    ///     the statement's. A sleep past it is cancelled by PostgreSQL (57014) and the
-    ///     statement fails as timed out without running.
+    ///   - sleepTimeout: milliseconds; outside a transaction the sleep runs under this
+    ///     `statement_timeout` instead of the statement's (inside one, under the statement's: a
+    ///     plain `SET` there would outlive or undo the transaction's own). A sleep past it is
+    ///     cancelled by PostgreSQL (57014) and the statement fails as timed out without running.
     func execute(
         _ sql: String, _ parameters: [String?], statementTimeout: Int64?,
         sleepingFirst sleep: Int? = nil, sleepTimeout: Int64? = nil
@@ -112,8 +113,16 @@ final class PostgresConnection: Sendable {
             }
             let statementLimit = statementTimeout ?? session.statementTimeoutMilliseconds
             if let sleep {
-                try limit(to: sleepTimeout ?? statementLimit)
-                _ = try Self.check(PQexec(handle, "SELECT pg_sleep(\(sleep) / 1000.0) /* cloudbill fault: db_slow */"), handle, logger)
+                let isIdle = PQtransactionStatus(handle) == PQTRANS_IDLE
+                try limit(to: isIdle ? sleepTimeout ?? statementLimit : statementLimit)
+                do throws(DatabaseError) {
+                    _ = try Self.check(PQexec(handle, "SELECT pg_sleep(\(sleep) / 1000.0) /* cloudbill fault: db_slow */"), handle, logger)
+                } catch {
+                    // Cancelled at the fault's timeout: the session keeps the statement's for
+                    // the next caller (outside a transaction a SET is durable and may run).
+                    if isIdle { try? limit(to: statementLimit) }
+                    throw error
+                }
             }
             try limit(to: statementLimit)
             var statement = session.prepared[sql]
