@@ -15,6 +15,27 @@ import Testing
 
 extension FaultTests {
     @Suite struct RequestFaults {
+        @Test func httpErrorsOfOneTenantLeaveTheOthersAlone() async throws {
+            let fleet = try await FaultFleet.shared()
+            let (unlucky, other) = (newTenant(), newTenant())
+            let before = try await fleet.scrape("billing-service")
+            try await fleet.inject("billing-service", #"{"faults": {"http_errors": {"tenants": ["\#(unlucky)"]}}}"#)
+            var statuses: [String: [Int]] = [:]
+            for tenant in [unlucky, other] {
+                for _ in 0..<5 {
+                    statuses[tenant, default: []].append(try await fleet.call("billing-service", "GET", "/api/v1/invoices", tenant: tenant).status)
+                }
+            }
+            let after = try await fleet.scrape("billing-service")
+            try await fleet.clearFaults("billing-service")
+
+            #expect(statuses[unlucky] == [500, 500, 500, 500, 500])
+            #expect(statuses[other] == [200, 200, 200, 200, 200])
+            // Counted under the tenant, as TenantHighErrorRate reads it.
+            let failed = ["tenant_id": unlucky, "status": "500"]
+            #expect(after.sum("http_requests_total", failed) - before.sum("http_requests_total", failed) == 5)
+        }
+
         @Test func httpErrorsAnswerTheAskedShareOfARouteWith5xx() async throws {
             let fleet = try await FaultFleet.shared()
             let tenant = newTenant()
@@ -443,6 +464,11 @@ extension FaultTests {
             (#"{"faults": {"http_errors": {"rate": 1}, "cpu_burn": {"share": 0}}}"#, "faults.cpu_burn.share"),
             (#"{"faults": {"http_errors": {"rate": 1, "rat": 0.5}}}"#, "faults.http_errors.rat"),
             (#"{"faults": {"http_errors": {"rate": 1, "routes": ["/nowhere"]}}}"#, "faults.http_errors.routes[0]"),
+            (#"{"faults": {"http_errors": {"rate": 1, "tenants": []}}}"#, "faults.http_errors.tenants"),
+            (#"{"faults": {"http_errors": {"rate": 1, "tenants": [""]}}}"#, "faults.http_errors.tenants[0]"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "redis_slow": {"sleep_ms": 201}}}"#, "faults.redis_slow.sleep_ms"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "event_loop_block": {"block_ms": 0}}}"#, "faults.event_loop_block.block_ms"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "db_slow": {"sleep_ms": 10, "timeout_ms": 0}}}"#, "faults.db_slow.timeout_ms"),
             (#"{"faults": {"http_errors": {"rate": 1}, "payment_declines": {"rate": 0.5}}}"#, "faults.payment_declines"),
             (#"{"faults": {"http_errors": {"rate": 1}, "latency": {"distribution": "gamma"}}}"#, "faults.latency.distribution"),
             (#"{"faults": {"http_errors": {"rate": 1}, "db_pool_limit": {"max_connections": 9}}}"#, "faults.db_pool_limit.max_connections"),

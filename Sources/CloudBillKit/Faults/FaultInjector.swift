@@ -107,7 +107,7 @@ public actor FaultInjector: Service {
     }
 
     /// What `http_errors` and `latency` do to one request of `route` (nil: no route matched).
-    nonisolated func requestFaults(route: String?) -> (delay: Duration?, status: Int?) {
+    nonisolated func requestFaults(route: String?, tenant: String) -> (delay: Duration?, status: Int?) {
         let (errors, latency) = settings.withLock { ($0[.httpErrors], $0[.latency]) }
         func applies(_ routes: Set<String>?) -> Bool {
             guard let routes else { return true }
@@ -118,7 +118,8 @@ public actor FaultInjector: Service {
             delay = distribution.sample()
         }
         var status: Int?
-        if case .httpErrors(let rate, let code, let routes)? = errors, applies(routes), rate > Double.random(in: 0..<1) {
+        if case .httpErrors(let rate, let code, let routes, let tenants)? = errors, applies(routes),
+           tenants?.contains(tenant) ?? true, rate > Double.random(in: 0..<1) {
             status = code
         }
         return (delay, status)

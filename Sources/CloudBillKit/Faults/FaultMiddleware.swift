@@ -27,7 +27,7 @@ public struct FaultMiddleware: RouterMiddleware {
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         guard !Self.isExempt(request.uri.path) else { return try await next(request, context) }
-        let (delay, status) = injector.requestFaults(route: context.endpointPath)
+        let (delay, status) = injector.requestFaults(route: context.endpointPath, tenant: context.tenant)
         if let delay { try await Task.sleep(for: delay) }
         if let status {
             throw APIError(HTTPResponse.Status(code: status), "Injected fault http_errors answered this request with \(status).")

@@ -4,8 +4,8 @@ import Foundation
 
 /// What one fault does while it is active; every case's parameters are valid.
 public enum FaultSetting: Sendable, Equatable {
-    /// A share of requests (of some route templates, or all) answered with `status`.
-    case httpErrors(rate: Double, status: Int, routes: Set<String>?)
+    /// A share of requests (of some route templates and tenants, or all) answered with `status`.
+    case httpErrors(rate: Double, status: Int, routes: Set<String>?, tenants: Set<String>? = nil)
     /// A share of requests (of some route templates, or all) delayed before they are handled.
     case latency(DelayDistribution, rate: Double, routes: Set<String>?)
     /// A share of statements preceded by `pg_sleep` in the same PostgreSQL session.
@@ -55,8 +55,9 @@ public enum FaultSetting: Sendable, Equatable {
             routes.map { ["routes": .array($0.sorted().map(JSONValue.string))] } ?? [:]
         }
         switch self {
-        case .httpErrors(let rate, let status, let routes):
+        case .httpErrors(let rate, let status, let routes, let tenants):
             return ["rate": .number(rate), "status": .integer(status)].merging(routeList(routes)) { a, _ in a }
+                .merging(tenants.map { ["tenants": .array($0.sorted().map(JSONValue.string))] } ?? [:]) { a, _ in a }
         case .latency(let distribution, let rate, let routes):
             return distribution.parameters.merging(["rate": .number(rate)]) { a, _ in a }.merging(routeList(routes)) { a, _ in a }
         case .dbSlow(let milliseconds, let rate, let timeout):
@@ -174,11 +175,12 @@ extension Fault {
         var known = ["duration_s"]
         switch kind {
         case .httpErrors:
-            known += ["rate", "status", "routes"]
+            known += ["rate", "status", "routes", "tenants"]
             setting = .httpErrors(
                 rate: try reader.rate(),
                 status: try reader.integer("status", in: 500...599, unit: "an HTTP status") ?? 500,
-                routes: try reader.routes(of: capabilities)
+                routes: try reader.routes(of: capabilities),
+                tenants: try reader.tenants()
             )
         case .latency:
             let distribution: DelayDistribution
@@ -374,6 +376,19 @@ struct FieldReader {
             strings.append(text)
         }
         return strings
+    }
+
+    /// `tenants`: the tenants (as the `tenant_id` label shows them) whose requests a fault
+    /// affects; nil (every tenant) when absent.
+    mutating func tenants() throws(FaultPlanError) -> Set<String>? {
+        guard let tenants = try strings("tenants") else { return nil }
+        guard (1...100).contains(tenants.count) else {
+            throw FaultPlanError(field("tenants"), "must name 1 to 100 tenants, or be left out for every tenant")
+        }
+        for (index, tenant) in tenants.enumerated() where !(1...128).contains(tenant.utf8.count) {
+            throw FaultPlanError("\(field("tenants"))[\(index)]", "must be a tenant id of 1 to 128 bytes")
+        }
+        return Set(tenants)
     }
 
     /// `routes`: route templates of this service; nil (every route) when absent.
