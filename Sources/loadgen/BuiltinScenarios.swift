@@ -89,10 +89,14 @@ enum BuiltinScenarios {
         failure("database-query-errors", "PostgreSQL cancels one billing statement in ten (57014) - each first sleeps 1 s under a 50 ms statement_timeout - until DatabaseQueryErrors fires, and 10 minutes more, so that the slower budget burn pages within the same incident.",
                 inject: "{service: billing, fault: db_slow, sleep_ms: 1000, timeout_ms: 50, rate: 0.1}", alerts: ["DatabaseQueryErrors"],
                 sustain: "10m"),
+        // The burns: the 6x tier (windows of 30 minutes and 6 hours) may fire before the
+        // 14.4x one and resolves only as its 30-minute window empties, so they recover longer.
         failure("availability-burn", "The gateway answers 2.5% of requests with 500 - under HighErrorRate's 5%, but 25 times the 0.1% error budget - until the fast availability burn fires.",
-                inject: "{service: gateway, fault: http_errors, rate: 0.025, status: 500}", alerts: ["AvailabilityBudgetBurn"], hold: "45m"),
+                inject: "{service: gateway, fault: http_errors, rate: 0.025, status: 500}", alerts: ["AvailabilityBudgetBurn"], hold: "45m",
+                recover: "45m"),
         failure("latency-burn", "Billing adds 1.1 s to 40% of its requests - its p95 stays under HighLatencyP95's 2.5 s, but 40% miss the 1 s objective (budget 1%) - until the fast latency burn fires.",
-                inject: "{service: billing, fault: latency, delay_ms: 1100, rate: 0.4}", alerts: ["LatencyBudgetBurn"], hold: "45m"),
+                inject: "{service: billing, fault: latency, delay_ms: 1100, rate: 0.4}", alerts: ["LatencyBudgetBurn"], hold: "45m",
+                recover: "45m"),
         failure("alertmanager-down", "Alertmanager is stopped until Prometheus' notifications to it fail (PrometheusAlertmanagerErrors), which is delivered once Alertmanager is back.",
                 inject: "{stop: alertmanager}", alerts: ["PrometheusAlertmanagerErrors"], hold: "20m", recover: "15m"),
         failure("database-down", "PostgreSQL is stopped until DatabaseConnectionErrors fires.",
