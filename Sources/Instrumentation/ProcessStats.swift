@@ -55,10 +55,14 @@ public struct ProcessStats: Sendable, Equatable {
         guard let dir = opendir("/proc/self/fd") else { return 0 }
         defer { closedir(dir) }
         var count = 0
+        // d_name is read in place, up to its terminator: a record is only as long as its name,
+        // so copying the whole 256-byte field reads past the last record of the directory
+        // buffer (and faults when that buffer ends a page, as with thousands of descriptors).
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let entry = readdir(dir) {
-            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { name in
-                name[0] == UInt8(ascii: ".") && (name[1] == 0 || (name[1] == UInt8(ascii: ".") && name[2] == 0))
-            }
+            let name = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
+            let dot = UInt8(ascii: ".")
+            let isDot = name[0] == dot && (name[1] == 0 || (name[1] == dot && name[2] == 0))
             if !isDot { count += 1 }
         }
         // The descriptor opendir itself holds is not the process's own.

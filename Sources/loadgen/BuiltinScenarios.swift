@@ -110,6 +110,8 @@ enum BuiltinScenarios {
         // blocks made a scrape time out now and then: ServiceDown).
         failure("event-loop-lag", "A blocking call keeps one of notification's event loops busy, 120 ms at a time, until HighEventLoopLag fires.",
                 inject: "{service: notification, fault: event_loop_block, block_ms: 120}", alerts: ["HighEventLoopLag"]),
+        failure("descriptor-leak", "Auth opens 20,000 file descriptors a second and never closes them, until it holds 85% of its limit (scripts/stack runs the services with 8,192), until FileDescriptorExhaustion fires.",
+                inject: "{service: auth, fault: fd_leak, share: 0.85, per_second: 20000}", alerts: ["FileDescriptorExhaustion"]),
         failure("redis-down", "Redis is stopped until RedisConnectionErrors fires.",
                 inject: "{stop: redis}", alerts: ["RedisConnectionErrors"], hold: "8m", recover: "15m"),
         failure("payment-failures", "The card processor declines 40% of payments until HighPaymentFailureRate fires.",

@@ -37,6 +37,7 @@ enum FaultCatalog {
         "memory_ballast": ["mb"],
         "cpu_burn": ["share"],
         "event_loop_block": ["block_ms"],
+        "fd_leak": ["share", "per_second"],
     ]
 
     static let path = "/admin/faults"

@@ -468,6 +468,8 @@ extension FaultTests {
             (#"{"faults": {"http_errors": {"rate": 1, "tenants": [""]}}}"#, "faults.http_errors.tenants[0]"),
             (#"{"faults": {"http_errors": {"rate": 1}, "redis_slow": {"sleep_ms": 201}}}"#, "faults.redis_slow.sleep_ms"),
             (#"{"faults": {"http_errors": {"rate": 1}, "event_loop_block": {"block_ms": 0}}}"#, "faults.event_loop_block.block_ms"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "fd_leak": {"share": 0.96}}}"#, "faults.fd_leak.share"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "fd_leak": {"per_second": 0}}}"#, "faults.fd_leak.per_second"),
             (#"{"faults": {"http_errors": {"rate": 1}, "db_slow": {"sleep_ms": 10, "timeout_ms": 0}}}"#, "faults.db_slow.timeout_ms"),
             (#"{"faults": {"http_errors": {"rate": 1}, "payment_declines": {"rate": 0.5}}}"#, "faults.payment_declines"),
             (#"{"faults": {"http_errors": {"rate": 1}, "latency": {"distribution": "gamma"}}}"#, "faults.latency.distribution"),
@@ -545,6 +547,35 @@ extension FaultTests {
                 #expect(blocked >= 0.5, "lag while blocked: \(blocked)")
                 #expect(health.status == 200, "the service still answers")
                 #expect(unblocked < 0.25, "lag once cleared: \(unblocked)")
+            }
+        }
+
+        @Test func fdLeakHoldsItsShareOfTheDescriptorLimitUntilCleared() async throws {
+            try await ServiceProcess.with("AuthSvc") { service in
+                func descriptors() async throws -> (open: Double, limit: Double) {
+                    let metrics = try await service.scrape()
+                    return (try #require(metrics.value("process_open_fds")), try #require(metrics.value("process_max_fds")))
+                }
+                let before = try await descriptors()
+                #expect(try await service.faults("PUT", body: #"{"faults": {"fd_leak": {"share": 0.3, "per_second": 100000}}}"#).status == 200)
+                // The goal: 30% of the limit, or the leak's own ceiling under a very high limit.
+                let goal = min(0.3 * before.limit, before.open + 65_536)
+                var leaking = before
+                let deadline = ContinuousClock.now + .seconds(10)
+                while leaking.open < goal - 50, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(200))
+                    leaking = try await descriptors()
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                let held = try await descriptors()
+                let health = try await HTTP.send("GET", service.url + "/health")
+                #expect(try await service.faults("DELETE").status == 200)
+                let cleared = try await descriptors()
+
+                #expect(held.open >= goal - 50, "open while leaking: \(held.open) of \(held.limit), goal \(goal)")
+                #expect(held.open <= 0.3 * held.limit + 50, "the leak stops at its share: \(held.open) of \(held.limit)")
+                #expect(health.status == 200, "the service still answers")
+                #expect(cleared.open < before.open + 100, "open once cleared: \(cleared.open), before: \(before.open), held \(held.open) of \(held.limit)")
             }
         }
 

@@ -28,6 +28,7 @@ public actor FaultInjector: Service {
     private var ballast: MemoryBallast?
     private var burner: CPUBurner?
     private var blocker: EventLoopBlocker?
+    private var leak: DescriptorLeak?
     private nonisolated let eventLoopGroup: any EventLoopGroup
     private var generation: UInt64 = 0
     /// Serialises changes across the suspension points inside them.
@@ -223,6 +224,11 @@ public actor FaultInjector: Service {
                 blocker?.stop()
                 blocker = EventLoopBlocker(loop: eventLoopGroup.next(), milliseconds: milliseconds)
             }
+        case .fdLeak(let share, let perSecond):
+            if leak?.share != share || leak?.perSecond != perSecond {
+                leak?.stop()
+                leak = DescriptorLeak(share: share, perSecond: perSecond)
+            }
         case .httpErrors, .latency, .paymentDeclines, .processorErrors, .invoiceFailures, .notificationFailures:
             break  // read on the request paths
         }
@@ -258,6 +264,9 @@ public actor FaultInjector: Service {
         case .eventLoopBlock:
             blocker?.stop()
             blocker = nil
+        case .fdLeak:
+            leak?.stop()
+            leak = nil
         case .memoryBallast:
             if let old = ballast {
                 ballast = nil

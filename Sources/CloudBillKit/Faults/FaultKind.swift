@@ -14,6 +14,7 @@ public enum FaultKind: String, CaseIterable, Sendable, Comparable {
     case memoryBallast = "memory_ballast"
     case cpuBurn = "cpu_burn"
     case eventLoopBlock = "event_loop_block"
+    case fdLeak = "fd_leak"
 
     /// Faults that act in one service's own domain code, which declares them when it is built.
     public static let domainFaults: Set<FaultKind> = [.paymentDeclines, .processorErrors, .invoiceFailures, .notificationFailures]
@@ -45,7 +46,7 @@ struct FaultCapabilities: Sendable {
             hasCache ? nil : "\(service) has no Redis cache"
         case .paymentDeclines, .processorErrors, .invoiceFailures, .notificationFailures:
             domainFaults.contains(kind) ? nil : "\(kind.rawValue) acts in \(Self.owner(of: kind)), not in \(service)"
-        case .httpErrors, .latency, .memoryBallast, .cpuBurn, .eventLoopBlock:
+        case .httpErrors, .latency, .memoryBallast, .cpuBurn, .eventLoopBlock, .fdLeak:
             nil
         }
     }

@@ -29,6 +29,8 @@ public enum FaultSetting: Sendable, Equatable {
     case cpuBurn(share: Double)
     /// One event loop blocked by back-to-back tasks of `milliseconds` each.
     case eventLoopBlock(milliseconds: Int)
+    /// Descriptors opened, `perSecond` a second, until the process holds `share` of its limit.
+    case fdLeak(share: Double, perSecond: Int)
 
     public var kind: FaultKind {
         switch self {
@@ -46,6 +48,7 @@ public enum FaultSetting: Sendable, Equatable {
         case .memoryBallast: .memoryBallast
         case .cpuBurn: .cpuBurn
         case .eventLoopBlock: .eventLoopBlock
+        case .fdLeak: .fdLeak
         }
     }
 
@@ -80,6 +83,8 @@ public enum FaultSetting: Sendable, Equatable {
             return ["sleep_ms": .integer(milliseconds), "rate": .number(rate)]
         case .eventLoopBlock(let milliseconds):
             return ["block_ms": .integer(milliseconds)]
+        case .fdLeak(let share, let perSecond):
+            return ["share": .number(share), "per_second": .integer(perSecond)]
         }
     }
 }
@@ -279,6 +284,16 @@ extension Fault {
             setting = .eventLoopBlock(milliseconds: try reader.required { (r) throws(FaultPlanError) in
                 try r.integer("block_ms", in: 1...1000, unit: "a whole number of milliseconds, 1 to 1000")
             })
+        case .fdLeak:
+            known += ["share", "per_second"]
+            let share = try reader.number("share") ?? 0.85
+            guard share > 0, share <= 0.95 else {
+                throw FaultPlanError("\(path).share", "must be a number greater than 0 and at most 0.95 (a share of the descriptor limit; the service needs the rest)")
+            }
+            setting = .fdLeak(
+                share: share,
+                perSecond: try reader.integer("per_second", in: 1...100_000, unit: "a whole number of descriptors a second") ?? 1000
+            )
         }
         try reader.finish(known: known)
         return Fault(setting: setting, duration: duration)
