@@ -41,7 +41,8 @@ final class DescriptorLeak: Sendable {
         for descriptor in descriptors { close(descriptor) }
     }
 
-    deinit { stop() }
+    // No deinit: the growing task holds the leak until stop() cancels it, and the fault
+    // injector calls stop() on every path that drops one.
 
     private func grow() async {
         let step = max(1, perSecond / 10)
