@@ -32,6 +32,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BODY = 1 << 20
+DRAIN_LIMIT = 16 * MAX_BODY  # a refused body larger than this is not read; the connection just closes
 ROTATE_BYTES = 10 << 20
 RECEIVERS = {"/alerts/page": "page", "/alerts/ticket": "ticket", "/alerts/info": "info",
              "/alerts/default": "default", "/watchdog": "watchdog"}
@@ -86,6 +87,7 @@ class Sink:
 
 def handler_for(sink):
     class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # a client that stalls mid-request loses its connection, and its thread
         def answer(self, status, body, content_type="application/json"):
             data = (json.dumps(body) + "\n" if content_type == "application/json" else body).encode()
             self.send_response(status)
@@ -94,15 +96,30 @@ def handler_for(sink):
             self.end_headers()
             self.wfile.write(data)
 
+        def discard(self, length):
+            # A refused body is read and dropped (up to DRAIN_LIMIT) before the answer: closing
+            # with unread bytes resets the connection, and the sender sees a broken pipe instead
+            # of the status.
+            left = min(length, DRAIN_LIMIT)
+            while left > 0:
+                chunk = self.rfile.read(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+
         def do_POST(self):
-            receiver = RECEIVERS.get(self.path)
-            if receiver is None:
-                return self.answer(404, {"error": "not_found", "message": f"no receiver at {self.path}"})
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
-                return self.answer(400, {"error": "bad_request", "message": "Content-Length is not a number"})
+                length = -1
+            if length < 0:
+                return self.answer(400, {"error": "bad_request", "message": "Content-Length is not a whole number of bytes"})
+            receiver = RECEIVERS.get(self.path)
+            if receiver is None:
+                self.discard(length)
+                return self.answer(404, {"error": "not_found", "message": f"no receiver at {self.path}"})
             if length > MAX_BODY:
+                self.discard(length)
                 return self.answer(413, {"error": "payload_too_large", "message": f"bodies are limited to {MAX_BODY} bytes"})
             try:
                 payload = json.loads(self.rfile.read(length))
