@@ -50,8 +50,17 @@ final class FaultFleet: Sendable {
                 notificationURL: "http://127.0.0.1:\(ports["notification-service"]!)"
             )
         }
+        // A service of the fleet that stops (one of its services returned or threw) leaves
+        // the tests after it with "connection refused": say which one, and why.
         func launch(_ app: some ApplicationProtocol) {
-            Task.detached { try await app.run() }
+            Task.detached {
+                do {
+                    try await app.run()
+                    FileHandle.standardError.write(Data("FaultFleet: a service stopped (port \(app.configuration.address))\n".utf8))
+                } catch {
+                    FileHandle.standardError.write(Data("FaultFleet: a service failed (port \(app.configuration.address)): \(error)\n".utf8))
+                }
+            }
         }
         // One at a time: the services share the migration table.
         launch(try AuthSvc.buildApplication(configuration: configuration("auth-service")))

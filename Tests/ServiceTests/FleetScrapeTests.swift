@@ -44,7 +44,8 @@ enum FleetService: String, CaseIterable, CustomTestStringConvertible {
     }
 }
 
-/// Runs `body` against the service listening on a real socket.
+/// Runs `body` against the service listening on a real socket, alone: in a database apart from
+/// the fleet's, so its background workers never take the fleet's queued work.
 func withLiveService<Value: Sendable>(
     _ service: FleetService,
     _ body: @Sendable (any TestClientProtocol) async throws -> Value
@@ -52,7 +53,7 @@ func withLiveService<Value: Sendable>(
     func run<App: ApplicationProtocol>(_ app: App) async throws -> Value {
         try await app.test(.live) { client in try await body(client) }
     }
-    return try await run(service.application(try await TestEnvironment.configuration()))
+    return try await run(service.application(try await TestEnvironment.configuration(standalone: true)))
 }
 
 func scrape(_ client: some TestClientProtocol) async throws -> (Exposition, String) {

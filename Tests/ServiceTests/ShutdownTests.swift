@@ -1,5 +1,6 @@
 import CloudBillTestSupport
 import Foundation
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +30,8 @@ import Glibc
         // as shutdown began and closed idle: allowed, if the request left no trace); or cut
         // off in the middle of an answer (never allowed).
         enum Outcome: Sendable, Equatable { case answered(Int), refused, unanswered(Int), truncated(String) }
+        final class Count: Sendable { let value = Atomic<Int>(0) }
+        let answeredBeforeSIGTERM = Count()
         let outcomes = try await withThrowingTaskGroup(of: Outcome?.self) { group in
             for i in 0..<60 {
                 group.addTask {
@@ -47,14 +50,20 @@ import Glibc
                               let length = Int(lengthLine.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
                               response[headersEnd.upperBound...].utf8.count == length
                         else { return .truncated(String(response.prefix(120))) }
+                        answeredBeforeSIGTERM.value.add(1, ordering: .relaxed)
                         return .answered(status)
                     } catch let failure as RawHTTP.Failure where failure.description.hasSuffix("errno \(ECONNREFUSED)") {
                         return .refused
                     }
                 }
             }
+            // SIGTERM once ten requests were answered (at most after 5 s), while the others
+            // are still being sent: a fixed delay found a busy machine with only 9 answered.
             group.addTask {
-                try await Task.sleep(for: .milliseconds(120))
+                let deadline = ContinuousClock.now + .seconds(5)
+                while answeredBeforeSIGTERM.value.load(ordering: .relaxed) < 10, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
                 kill(pid, SIGTERM)
                 return nil
             }

@@ -11,6 +11,10 @@ enum TestEnvironment {
         let postgres: PostgresServer
         let redis: RedisServer
         let databaseURL: String
+        /// The database of the services a test starts alone (``withLiveService``), apart from
+        /// the fleet's: their background workers (notification's delivery queue, payment's
+        /// reconciler) work across tenants and would otherwise take the fleet's work.
+        let standaloneDatabaseURL: String
         let redisURL: String
         /// A pool of the tests' own, to look at what the services stored.
         let database: ConnectionPool
@@ -20,11 +24,13 @@ enum TestEnvironment {
         let postgres = try await PostgresServer.shared()
         let redis = try await RedisServer.shared()
         try? await postgres.psql("CREATE DATABASE cloudbill_services")
+        try? await postgres.psql("CREATE DATABASE cloudbill_standalone")
         let databaseURL = "host=127.0.0.1 port=\(postgres.port) dbname=cloudbill_services user=postgres"
         return Servers(
             postgres: postgres,
             redis: redis,
             databaseURL: databaseURL,
+            standaloneDatabaseURL: "host=127.0.0.1 port=\(postgres.port) dbname=cloudbill_standalone user=postgres",
             redisURL: "redis://127.0.0.1:\(redis.port)",
             database: ConnectionPool(
                 configuration: .init(connectionString: databaseURL, maximumConnections: 2),
@@ -35,14 +41,15 @@ enum TestEnvironment {
 
     static func shared() async throws -> Servers { try await servers.value }
 
-    /// A configuration for one service on `port` (0: any free port) against the shared servers.
-    static func configuration(port: Int = 0, ports: FleetPorts? = nil) async throws -> ServiceConfiguration {
+    /// A configuration for one service on `port` (0: any free port) against the shared servers:
+    /// in the fleet's database, or in the standalone services' one.
+    static func configuration(port: Int = 0, ports: FleetPorts? = nil, standalone: Bool = false) async throws -> ServiceConfiguration {
         let servers = try await shared()
         var configuration = ServiceConfiguration(
             port: port,
             internalToken: "test-internal-token",
             adminToken: "test-admin-token",
-            databaseURL: servers.databaseURL,
+            databaseURL: standalone ? servers.standaloneDatabaseURL : servers.databaseURL,
             databasePoolSize: 8,
             redisURL: servers.redisURL
         )
