@@ -182,7 +182,7 @@ public enum MetricCatalog {
     )
     public static let eventLoopLag = MetricDefinition(
         "nodejs_eventloop_lag_seconds", .gauge,
-        "Largest delay, over the last second of probes 20 ms apart, between scheduling a task on a SwiftNIO event loop and its start.",
+        "Largest delay, in the last sample, between scheduling a task on a SwiftNIO event loop and its start.",
         labels: ["service"]
     )
     public static let gcDuration = MetricDefinition(

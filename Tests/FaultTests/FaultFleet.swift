@@ -52,26 +52,26 @@ final class FaultFleet: Sendable {
         }
         // A service of the fleet that stops (one of its services returned or threw) leaves
         // the tests after it with "connection refused": say which one, and why.
-        func launch(_ app: some ApplicationProtocol) {
+        func launch(_ name: String, _ app: some ApplicationProtocol) {
             Task.detached {
                 do {
                     try await app.run()
-                    FileHandle.standardError.write(Data("FaultFleet: a service stopped (port \(app.configuration.address))\n".utf8))
+                    FileHandle.standardError.write(Data("FaultFleet: \(name) stopped\n".utf8))
                 } catch {
-                    FileHandle.standardError.write(Data("FaultFleet: a service failed (port \(app.configuration.address)): \(error)\n".utf8))
+                    FileHandle.standardError.write(Data("FaultFleet: \(name) failed: \(error)\n".utf8))
                 }
             }
         }
         // One at a time: the services share the migration table.
-        launch(try AuthSvc.buildApplication(configuration: configuration("auth-service")))
+        launch("auth-service", try AuthSvc.buildApplication(configuration: configuration("auth-service")))
         try await waitUntilReady(port: ports["auth-service"]!)
-        launch(try BillingSvc.buildApplication(configuration: configuration("billing-service")))
+        launch("billing-service", try BillingSvc.buildApplication(configuration: configuration("billing-service")))
         try await waitUntilReady(port: ports["billing-service"]!)
-        launch(try PaymentSvc.buildApplication(configuration: configuration("payment-service")))
+        launch("payment-service", try PaymentSvc.buildApplication(configuration: configuration("payment-service")))
         try await waitUntilReady(port: ports["payment-service"]!)
-        launch(try NotifySvc.buildApplication(configuration: configuration("notification-service")))
+        launch("notification-service", try NotifySvc.buildApplication(configuration: configuration("notification-service")))
         try await waitUntilReady(port: ports["notification-service"]!)
-        launch(try Gateway.buildApplication(configuration: configuration("api-gateway")))
+        launch("api-gateway", try Gateway.buildApplication(configuration: configuration("api-gateway")))
         try await waitUntilReady(port: ports["api-gateway"]!)
         let database = ConnectionPool(
             configuration: .init(connectionString: databaseURL, maximumConnections: 2),

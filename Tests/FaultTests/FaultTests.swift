@@ -536,8 +536,7 @@ extension FaultTests {
             try await ServiceProcess.with("AuthSvc") { service in
                 func lag() async throws -> Double { try #require(try await service.scrape().value("nodejs_eventloop_lag_seconds")) }
                 #expect(try await service.faults("PUT", body: #"{"faults": {"event_loop_block": {"block_ms": 600}}}"#).status == 200)
-                // The monitor probes every 20 ms and publishes the largest lag of each second:
-                // a probe early in a block waits nearly all of it.
+                // The monitor samples once a second; every sample waits behind a whole block.
                 try await Task.sleep(for: .seconds(2.5))
                 let blocked = try await lag()
                 let health = try await HTTP.send("GET", service.url + "/health")

@@ -77,22 +77,6 @@ private func read(_ metrics: ServiceMetrics) -> Exposition {
         try await group.shutdownGracefully()
     }
 
-    @Test func eachIntervalPublishesItsLargestLag() {
-        let start = ContinuousClock.now
-        func at(_ milliseconds: Int) -> ContinuousClock.Instant { start + .milliseconds(milliseconds) }
-        var window = EventLoopLagWindow(interval: .milliseconds(500), start: start)
-        // A loop that stalls now and then: one probe in the interval lands early in a stall.
-        #expect(window.record(.milliseconds(3), at: at(20)) == nil)
-        #expect(window.record(.milliseconds(280), at: at(320)) == nil)
-        #expect(window.record(.milliseconds(1), at: at(340)) == nil)
-        #expect(window.record(.milliseconds(2), at: at(510)) == .milliseconds(280))
-        // The next interval starts from nothing: the stall is not carried over.
-        #expect(window.record(.milliseconds(4), at: at(700)) == nil)
-        #expect(window.record(.milliseconds(1), at: at(1010)) == .milliseconds(4))
-        // A probe that waited past the interval's end (a loop blocked throughout) closes it.
-        #expect(window.record(.milliseconds(900), at: at(1910)) == .milliseconds(900))
-    }
-
     @Test func garbageCollectionHistogramStaysEmpty() throws {
         let metrics = ServiceMetrics(service: "runtime-test")
         metrics.http.record(method: "GET", route: "/", status: 200, tenant: "anonymous", seconds: 0.1, requestBytes: 0, responseBytes: 0)
