@@ -31,7 +31,7 @@ import Glibc
         // off in the middle of an answer (never allowed).
         enum Outcome: Sendable, Equatable { case answered(Int), refused, unanswered(Int), truncated(String) }
         final class Count: Sendable { let value = Atomic<Int>(0) }
-        let answeredBeforeSIGTERM = Count()
+        let answeredSoFar = Count()
         let outcomes = try await withThrowingTaskGroup(of: Outcome?.self) { group in
             for i in 0..<60 {
                 group.addTask {
@@ -50,7 +50,7 @@ import Glibc
                               let length = Int(lengthLine.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
                               response[headersEnd.upperBound...].utf8.count == length
                         else { return .truncated(String(response.prefix(120))) }
-                        answeredBeforeSIGTERM.value.add(1, ordering: .relaxed)
+                        answeredSoFar.value.add(1, ordering: .relaxed)
                         return .answered(status)
                     } catch let failure as RawHTTP.Failure where failure.description.hasSuffix("errno \(ECONNREFUSED)") {
                         return .refused
@@ -61,7 +61,7 @@ import Glibc
             // are still being sent: a fixed delay found a busy machine with only 9 answered.
             group.addTask {
                 let deadline = ContinuousClock.now + .seconds(5)
-                while answeredBeforeSIGTERM.value.load(ordering: .relaxed) < 10, ContinuousClock.now < deadline {
+                while answeredSoFar.value.load(ordering: .relaxed) < 10, ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(2))
                 }
                 kill(pid, SIGTERM)
