@@ -133,8 +133,8 @@ enum BuiltinScenarios {
                 inject: "{service: billing, fault: memory_ballast, mb: 1200}", alerts: ["HighMemoryUsage"], hold: "20m"),
         failure("memory-critical", "Billing holds 2.2 GiB of ballast until CriticalMemoryUsage fires.",
                 inject: "{service: billing, fault: memory_ballast, mb: 2200}", alerts: ["CriticalMemoryUsage", "HighMemoryUsage"]),
-        failure("cpu-high", "Billing burns a core until HighCPUUsage fires (and FaultInjectionActive, the fault's own info alert).",
-                inject: "{service: billing, fault: cpu_burn, share: 1}", alerts: ["HighCPUUsage", "FaultInjectionActive"], hold: "25m"),
+        failure("cpu-high", "Billing burns two cores on two threads until HighCPUUsage fires (and FaultInjectionActive, the fault's own info alert). One thread got about half a core on a busy two-core machine, under the rule's 0.8.",
+                inject: "{service: billing, fault: cpu_burn, share: 2}", alerts: ["HighCPUUsage", "FaultInjectionActive"], hold: "25m"),
         failure("service-down", "The notification service is stopped until ServiceDown fires.",
                 inject: "{stop: notification}", alerts: ["ServiceDown"], hold: "8m", recover: "10m"),
         ("traffic-spike", """

@@ -462,6 +462,7 @@ extension FaultTests {
             (#"{"duration_s": -1, "faults": {"http_errors": {"rate": 1}}}"#, "duration_s"),
             (#"{"faults": {"http_errors": {"rate": 1}, "memory_ballast": {"mb": 999999}}}"#, "faults.memory_ballast.mb"),
             (#"{"faults": {"http_errors": {"rate": 1}, "cpu_burn": {"share": 0}}}"#, "faults.cpu_burn.share"),
+            (#"{"faults": {"http_errors": {"rate": 1}, "cpu_burn": {"share": 4.5}}}"#, "faults.cpu_burn.share"),
             (#"{"faults": {"http_errors": {"rate": 1, "rat": 0.5}}}"#, "faults.http_errors.rat"),
             (#"{"faults": {"http_errors": {"rate": 1, "routes": ["/nowhere"]}}}"#, "faults.http_errors.routes[0]"),
             (#"{"faults": {"http_errors": {"rate": 1, "tenants": []}}}"#, "faults.http_errors.tenants"),

@@ -5,24 +5,33 @@ import Synchronization
 import Glibc
 #endif
 
-/// Keeps a share of one core busy on a thread of its own (never Swift's cooperative pool or
-/// an event loop), until ``stop()``.
+/// Keeps `share` cores busy on threads of its own (never Swift's cooperative pool or an
+/// event loop), until ``stop()``.
 ///
-/// Every 50 ms period the thread computes until its own CPU clock has advanced by `share`
-/// of the period, then sleeps out the rest, so the process's CPU time grows by `share`
-/// seconds per second whatever else it does.
+/// A share above one is spread evenly over `ceil(share)` threads, as a process that keeps
+/// several cores busy does: one thread can never use more than one core, and on a
+/// contended machine the scheduler gives each runnable thread its turn, so two threads get
+/// about twice what one would. Every 50 ms period each thread computes until its own CPU
+/// clock has advanced by its part of the period, then sleeps out the rest, so the
+/// process's CPU time grows by `share` seconds per second when the cores are free.
 final class CPUBurner: Sendable {
     let share: Double
     private let isRunning = Atomic<Bool>(true)
     /// Where the computation's result goes, so the optimiser cannot drop it.
     private let sink = Atomic<UInt64>(0)
     static let periodNanoseconds: Int64 = 50_000_000
+    /// The most cores one burner keeps busy (FaultPlan refuses more).
+    static let maximumShare: Double = 4
 
     init(share: Double) {
         self.share = share
-        let thread = Thread { [self] in burn() }
-        thread.name = "cloudbill-cpu-burn"
-        thread.start()
+        let threads = max(1, Int(share.rounded(.up)))
+        let part = share / Double(threads)
+        for index in 0..<threads {
+            let thread = Thread { [self] in burn(part: part) }
+            thread.name = "cloudbill-cpu-burn-\(index)"
+            thread.start()
+        }
     }
 
     /// Ends the thread within one period.
@@ -32,9 +41,9 @@ final class CPUBurner: Sendable {
 
     deinit { stop() }
 
-    private func burn() {
+    private func burn(part: Double) {
         let period = Self.periodNanoseconds
-        let busy = Int64(share * Double(period))
+        let busy = Int64(part * Double(period))
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         while isRunning.load(ordering: .relaxed) {
             let start = Self.now(CLOCK_MONOTONIC)

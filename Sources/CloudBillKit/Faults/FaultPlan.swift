@@ -25,7 +25,7 @@ public enum FaultSetting: Sendable, Equatable {
     case notificationFailures(rate: Double, channels: Set<BusinessMetrics.NotificationType>)
     /// Mebibytes mapped and written, held until the fault clears.
     case memoryBallast(megabytes: Int)
-    /// The share of one core a background thread keeps busy.
+    /// The cores background threads keep busy (a share of one, or more over several threads).
     case cpuBurn(share: Double)
     /// One event loop blocked by back-to-back tasks of `milliseconds` each.
     case eventLoopBlock(milliseconds: Int)
@@ -269,7 +269,9 @@ extension Fault {
         case .cpuBurn:
             known += ["share"]
             let share = try reader.required { (r) throws(FaultPlanError) in try r.number("share") }
-            guard share > 0, share <= 1 else { throw FaultPlanError("\(path).share", "must be a number greater than 0 and at most 1 (a share of one core)") }
+            guard share > 0, share <= CPUBurner.maximumShare else {
+                throw FaultPlanError("\(path).share", "must be a number of cores greater than 0 and at most \(Int(CPUBurner.maximumShare)) (above 1, spread over as many threads)")
+            }
             setting = .cpuBurn(share: share)
         case .redisSlow:
             known += ["sleep_ms", "rate"]
