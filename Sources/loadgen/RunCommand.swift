@@ -144,7 +144,8 @@ struct RunCommand: AsyncParsableCommand {
             do {
                 if saved.isEmpty {
                     let created = try await CloudBillTraffic.bootstrap(count: tenants, transport: controlTransport, sendingWith: transport, gatewayURL: gateway,
-                                                                       adminToken: adminToken, webhookURL: sinkURL, runID: runID, journal: journal)
+                                                                       adminToken: adminToken, webhookURL: sinkURL, runID: runID, journal: journal,
+                                                                       timeScale: scenarioOptions.timeScale)
                     if let tenantsFile {
                         do { try created.savedTenants.write(toFile: tenantsFile, atomically: true, encoding: .utf8) } catch {
                             throw LoadgenFailure(exitCode: ExitStatus.badConfiguration, message: "cannot write \(tenantsFile): \(error)")
@@ -153,7 +154,8 @@ struct RunCommand: AsyncParsableCommand {
                     traffic = created
                 } else {
                     traffic = try await CloudBillTraffic.resume(saved: saved, transport: controlTransport, sendingWith: transport, gatewayURL: gateway,
-                                                                webhookURL: sinkURL, runID: runID, journal: journal)
+                                                                webhookURL: sinkURL, runID: runID, journal: journal,
+                                                                timeScale: scenarioOptions.timeScale)
                 }
             } catch let failure as LoadgenFailure {
                 throw failure

@@ -78,11 +78,21 @@ final class CloudBillTraffic: TrafficSource {
     let tenants: [TenantSession]
     /// Where acknowledged payments are written, when asked for.
     let journal: PaymentJournal?
+    /// Payments in a million sent with `pm_processor_error`: 2,000 (0.2%) at real time. At
+    /// `--time-scale` s a 5-minute window holds s times fewer payments, so one such error
+    /// weighs s times more in PaymentProcessorErrors' ratio (5%); they are made s times
+    /// rarer. Otherwise, at 1/30 time, two in one window of about 30 payments paged now and
+    /// then with no fault at all.
+    let processorErrorsPerMillion: Int
+
+    static func processorErrorsPerMillion(timeScale: Double) -> Int { Int((2_000 / max(1, timeScale)).rounded()) }
 
     static let tokenLifetime: Duration = .seconds(600)
 
-    private init(transport: Transport, gatewayURL: String, webhookURL: String, runID: String, tenants: [TenantState], journal: PaymentJournal?) {
+    private init(transport: Transport, gatewayURL: String, webhookURL: String, runID: String, tenants: [TenantState], journal: PaymentJournal?,
+                 timeScale: Double) {
         self.transport = transport
+        self.processorErrorsPerMillion = Self.processorErrorsPerMillion(timeScale: timeScale)
         self.journal = journal
         self.gatewayURL = gatewayURL
         self.webhookURL = webhookURL
@@ -93,7 +103,7 @@ final class CloudBillTraffic: TrafficSource {
     /// Creates `count` tenants through the admin API and gets each a token.
     /// `transport` sets them up; `sendingWith` carries the traffic.
     static func bootstrap(count: Int, transport: Transport, sendingWith trafficTransport: Transport, gatewayURL: String, adminToken: String,
-                          webhookURL: String, runID: String, journal: PaymentJournal? = nil) async throws(BootstrapError) -> CloudBillTraffic {
+                          webhookURL: String, runID: String, journal: PaymentJournal? = nil, timeScale: Double = 1) async throws(BootstrapError) -> CloudBillTraffic {
         var states: [TenantState] = []
         for index in 0..<count {
             let body = json(["name": "loadgen \(runID) tenant \(index + 1)", "webhook_url": webhookURL])
@@ -122,14 +132,15 @@ final class CloudBillTraffic: TrafficSource {
             }
             states.append(TenantState(tenantID: tenantID, apiKey: apiKey, token: token, tokenIssued: .now))
         }
-        return CloudBillTraffic(transport: trafficTransport, gatewayURL: gatewayURL, webhookURL: webhookURL, runID: runID, tenants: states, journal: journal)
+        return CloudBillTraffic(transport: trafficTransport, gatewayURL: gatewayURL, webhookURL: webhookURL, runID: runID, tenants: states, journal: journal,
+                                timeScale: timeScale)
     }
 
     /// Tenants another run created and saved (`--tenants-file`): one `tenant_id<TAB>api_key`
     /// a line. Each gets a fresh token; nothing is created. Their webhook is the one they were
     /// created with, so runs that share tenants share a webhook URL that outlives them.
     static func resume(saved: [(tenantID: String, apiKey: String)], transport: Transport, sendingWith trafficTransport: Transport, gatewayURL: String,
-                       webhookURL: String, runID: String, journal: PaymentJournal? = nil) async throws(BootstrapError) -> CloudBillTraffic {
+                       webhookURL: String, runID: String, journal: PaymentJournal? = nil, timeScale: Double = 1) async throws(BootstrapError) -> CloudBillTraffic {
         var states: [TenantState] = []
         for (tenantID, apiKey) in saved {
             let answer: HTTPAnswer
@@ -143,7 +154,8 @@ final class CloudBillTraffic: TrafficSource {
             }
             states.append(TenantState(tenantID: tenantID, apiKey: apiKey, token: token, tokenIssued: .now))
         }
-        return CloudBillTraffic(transport: trafficTransport, gatewayURL: gatewayURL, webhookURL: webhookURL, runID: runID, tenants: states, journal: journal)
+        return CloudBillTraffic(transport: trafficTransport, gatewayURL: gatewayURL, webhookURL: webhookURL, runID: runID, tenants: states, journal: journal,
+                                timeScale: timeScale)
     }
 
     /// The saved form `resume` reads.
@@ -214,11 +226,10 @@ final class CloudBillTraffic: TrafficSource {
             method = "GET"; url = api + "/invoices?status=open&limit=20"
         case .createPayment:
             method = "POST"; url = api + "/payments"
-            let draw = (variant >> 4) % 1000
+            let draw = (variant >> 4) % 1_000_000
             // Rare failures well under the alert thresholds (10% declines, 5% processor errors):
-            // at 1/30 time a 5-minute window holds a few dozen payments, and 1% processor errors
-            // put two of them in one window (over 5%) a few times an hour.
-            let paymentMethod = draw < 20 ? "pm_declined" : draw < 22 ? "pm_processor_error" : "pm_ok"
+            // 2% declines, and processor errors as processorErrorsPerMillion says.
+            let paymentMethod = draw < 20_000 ? "pm_declined" : draw < 20_000 + processorErrorsPerMillion ? "pm_processor_error" : "pm_ok"
             headers.append(("Idempotency-Key", "lg-\(runID)-\(request.sequence)"))
             body = Self.json(["invoice_id": id ?? "", "payment_method": paymentMethod])
         case .readPayment:

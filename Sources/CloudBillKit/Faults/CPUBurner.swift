@@ -34,7 +34,7 @@ final class CPUBurner: Sendable {
         }
     }
 
-    /// Ends the thread within one period.
+    /// Ends the threads within one period.
     func stop() {
         isRunning.store(false, ordering: .relaxed)
     }
