@@ -70,4 +70,91 @@ import Testing
             await cache.close()
         }
     }
+
+    /// An invalidation sent while Redis is frozen: the old copy stays in Redis, but this cache
+    /// never serves it, and `run()` deletes it once Redis answers again.
+    @Test func anInvalidationLostToAFrozenRedisIsSentAgainAndNeverServedMeanwhile() async throws {
+        try await RedisServer.with { server in
+            let configuration = RedisConfiguration(port: server.port, connections: 2, breakerThreshold: 1)
+            let cache = Cache(configuration: configuration, metrics: ServiceMetrics(service: "invalidation").cache)
+            let other = Cache(configuration: RedisConfiguration(port: server.port), metrics: ServiceMetrics(service: "other").cache)
+            #expect(await cache.set("invoice:1", "open", ttl: .seconds(60), tenant: nil))
+            #expect(await cache.set("invoice:2", "open", ttl: .seconds(60), tenant: nil))
+
+            server.freeze()
+            // A read times out and opens the breaker: the delete is never sent. (One sent to a
+            // frozen Redis would still run once it thaws, in the socket's buffer.)
+            #expect(await cache.getString("invoice:2", tenant: nil) == nil)
+            #expect(cache.isShedding)
+            #expect(await cache.delete("invoice:1", tenant: nil) == false)
+            #expect(cache.unconfirmedDeletes == 1)
+            server.thaw()
+
+            // Redis still holds the old copy (another client reads it); this cache, reading
+            // from Redis again (invoice:2 is a hit), misses it.
+            #expect(await other.getString("invoice:1", tenant: nil) == "open")
+            var answering = false
+            for _ in 0..<30 where !answering {
+                answering = await cache.getString("invoice:2", tenant: nil) == "open"
+                if !answering { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(answering, "the cache did not read from Redis again after the thaw")
+            #expect(await cache.getString("invoice:1", tenant: nil) == nil)
+            #expect(await cache.get(["invoice:1", "invoice:2"], tenant: nil).map { $0.map { String(decoding: $0, as: UTF8.self) } } == [nil, "open"])
+
+            let running = Task { try await cache.run() }
+            var confirmed = false
+            for _ in 0..<30 where !confirmed {
+                try await Task.sleep(for: .milliseconds(100))
+                confirmed = cache.unconfirmedDeletes == 0
+            }
+            running.cancel()
+            _ = try? await running.value
+            #expect(confirmed, "the delete was not sent again within 3 s")
+            #expect(await other.getString("invoice:1", tenant: nil) == nil)
+            #expect(await other.getString("invoice:2", tenant: nil) == "open")
+            await other.close()
+        }
+    }
+
+    /// Past the bound of remembered deletes every read misses, until one removal of the whole
+    /// namespace succeeds.
+    @Test func tooManyLostInvalidationsEmptyTheNamespaceOnceRedisAnswers() async throws {
+        try await RedisServer.with { server in
+            let configuration = RedisConfiguration(port: server.port, keyNamespace: "billing:", connections: 2, breakerThreshold: 2)
+            let cache = Cache(configuration: configuration, metrics: ServiceMetrics(service: "overflow").cache)
+            let auth = Cache(configuration: RedisConfiguration(port: server.port, keyNamespace: "auth:"), metrics: ServiceMetrics(service: "auth").cache)
+            #expect(await cache.set("billing:kept-too-long", "old", ttl: .seconds(60), tenant: nil))
+            #expect(await auth.set("auth:token", "t", ttl: .seconds(60), tenant: nil))
+
+            server.freeze()
+            // The breaker opens after two failures: the rest fail at once, without waiting.
+            for n in 0...Cache.maximumUnconfirmedDeletes {
+                await cache.delete("billing:invoice:\(n)", tenant: nil)
+            }
+            server.thaw()
+            var answering = false
+            for _ in 0..<30 where !answering {
+                answering = await cache.ping()
+                if !answering { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(answering, "the cache did not reach Redis again after the thaw")
+
+            // The old copy is still in Redis; this cache, answered by Redis, misses every key.
+            let reader = Cache(configuration: RedisConfiguration(port: server.port, keyNamespace: "billing:"), metrics: ServiceMetrics(service: "reader").cache)
+            #expect(await reader.getString("billing:kept-too-long", tenant: nil) == "old")
+            #expect(await cache.getString("billing:kept-too-long", tenant: nil) == nil)
+            var left = 1
+            for _ in 0..<20 where left > 0 {
+                left = await cache.confirmDeletes()
+                if left > 0 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(left == 0)
+            #expect(await reader.getString("billing:kept-too-long", tenant: nil) == nil)
+            #expect(await auth.getString("auth:token", tenant: nil) == "t")
+            #expect(await cache.set("billing:new", "fresh", ttl: .seconds(60), tenant: nil))
+            #expect(await cache.getString("billing:new", tenant: nil) == "fresh")
+            await cache.close(); await auth.close(); await reader.close()
+        }
+    }
 }

@@ -7,6 +7,13 @@ import Synchronization
 /// A Redis cache that never fails a request: a read that cannot reach Redis is a miss, a
 /// write that cannot is skipped, and both are counted in `redis_errors_total`.
 ///
+/// A delete that cannot reach Redis (an invalidation: the cached copy is out of date) is not
+/// dropped: the key is remembered, reads of it miss, so the caller loads the truth, and
+/// ``run()`` sends the delete again every second until Redis confirms it. Otherwise a Redis
+/// outage of a few seconds would leave the old copy served for its whole TTL. At most
+/// ``maximumUnconfirmedDeletes`` keys are remembered; past that, every read misses until one
+/// removal of the cache's whole namespace succeeds.
+///
 /// Commands run on a dedicated `NIOThreadPool`, one thread per connection, never on Swift's
 /// cooperative pool or an event loop. A broken connection reconnects on a later command, so
 /// hits come back by themselves when Redis does. Keys and values are binary-safe. As a
@@ -22,6 +29,11 @@ public final class Cache: Service, Sendable {
     /// Redis kept busy before a share of commands (fault `redis_slow`), nil when none.
     private let slowdown = Mutex<RedisSlowdown?>(nil)
     private let admission = Mutex(Admission())
+    /// Keys whose delete Redis has not confirmed (see the type's description).
+    private let unconfirmed = Mutex(UnconfirmedDeletes())
+
+    /// The most deletes remembered while Redis cannot be reached.
+    public static let maximumUnconfirmedDeletes = 10_000
 
     /// The prefix of the keys bypassed reads ask for; nothing writes under it.
     public static let bypassKeyPrefix = "cloudbill:fault:bypass:"
@@ -34,9 +46,15 @@ public final class Cache: Service, Sendable {
         free = Mutex((0..<configuration.connections).map { _ in RedisConnection(configuration: configuration, logger: logger) })
     }
 
-    /// Waits for graceful shutdown, then closes the cache.
+    /// Until graceful shutdown: once a second, the deletes Redis has not confirmed are sent
+    /// again. Then closes the cache.
     public func run() async throws {
-        try? await gracefulShutdown()
+        await cancelWhenGracefulShutdown { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if !Task.isCancelled { await confirmDeletes() }
+            }
+        }
         await close()
     }
 
@@ -54,7 +72,7 @@ public final class Cache: Service, Sendable {
         let value: [UInt8]?
         let isBypassed = readBypassRate.withLock { $0 }.map { $0 > Double.random(in: 0..<1) } ?? false
         switch try? await send([["GET", isBypassed ? Self.bypassKeyPrefix + key : key].bytes]).first {
-        case .bulk(let bytes)?: value = bytes
+        case .bulk(let bytes)?: value = isUnconfirmed(key) ? nil : bytes  // possibly out of date: a miss
         case .null?: value = nil
         default: return nil  // unreachable, or an error reply (counted in send)
         }
@@ -75,8 +93,9 @@ public final class Cache: Service, Sendable {
             return Array(repeating: nil, count: keys.count)
         }
         let seconds = (ContinuousClock.now - start).seconds
-        return replies.map { reply in
-            guard case .bulk(let bytes) = reply else {
+        let stale = unconfirmed.withLock { state in keys.map { state.covers($0) } }
+        return zip(replies, stale).map { reply, isStale in
+            guard case .bulk(let bytes) = reply, !isStale else {
                 metrics.record(.miss, tenant: tenant ?? "anonymous", seconds: seconds)
                 return nil
             }
@@ -137,14 +156,49 @@ public final class Cache: Service, Sendable {
         await set(key, Array(value.utf8), ttl: ttl, tenant: tenant)
     }
 
-    /// Removes `key`, recorded as `delete`.
+    /// Removes `key`, recorded as `delete`. When Redis does not answer, the key is remembered:
+    /// reads of it miss and the delete is sent again until Redis confirms it (see the type).
     /// - Returns: whether Redis answered (whether or not the key existed).
     @discardableResult
     public func delete(_ key: String, tenant: String?) async -> Bool {
         let start = ContinuousClock.now
-        guard case .integer? = try? await send([["DEL", key].bytes]).first else { return false }
+        guard case .integer? = try? await send([["DEL", key].bytes]).first else {
+            unconfirmed.withLock { $0.insert(key) }
+            return false
+        }
         metrics.record(.delete, tenant: tenant ?? "anonymous", seconds: (ContinuousClock.now - start).seconds)
+        unconfirmed.withLock { $0.remove([key]) }
         return true
+    }
+
+    /// Sends again the deletes Redis has not confirmed, up to 1,000 keys in one `DEL` (or,
+    /// after an overflow, removes the whole namespace); each confirmed key is forgotten.
+    /// ``run()`` calls it every second.
+    /// - Returns: how many deletes are still unconfirmed (an overflow counts as one more).
+    @discardableResult
+    public func confirmDeletes() async -> Int {
+        let (keys, overflowed) = unconfirmed.withLock { state in (Array(state.keys.prefix(1_000)), state.overflowed) }
+        if overflowed {
+            if await removeKeys(matching: "*") != nil {
+                unconfirmed.withLock { $0 = UnconfirmedDeletes() }
+            }
+        } else if !keys.isEmpty {
+            let start = ContinuousClock.now
+            if case .integer? = try? await send([(["DEL"] + keys).bytes]).first {
+                metrics.record(.delete, tenant: "anonymous", seconds: (ContinuousClock.now - start).seconds)
+                unconfirmed.withLock { $0.remove(keys) }
+            }
+        }
+        return unconfirmed.withLock { $0.keys.count + ($0.overflowed ? 1 : 0) }
+    }
+
+    /// How many deletes Redis has not confirmed yet.
+    public var unconfirmedDeletes: Int {
+        unconfirmed.withLock { $0.keys.count }
+    }
+
+    private func isUnconfirmed(_ key: String) -> Bool {
+        unconfirmed.withLock { $0.covers(key) }
     }
 
     /// Adds `amount` to the counter at `key` and returns its new value; the first increment
@@ -261,6 +315,32 @@ public final class Cache: Service, Sendable {
     /// Whether the circuit breaker is open now (commands fail without reaching Redis).
     public var isShedding: Bool {
         admission.withLock { state in state.openUntil.map { ContinuousClock.now < $0 } ?? false }
+    }
+}
+
+/// Keys whose delete Redis has not confirmed: a copy of each may still be cached.
+struct UnconfirmedDeletes {
+    var keys: Set<String> = []
+    /// More than ``Cache/maximumUnconfirmedDeletes`` were to be remembered: any key may be stale.
+    var overflowed = false
+
+    func covers(_ key: String) -> Bool {
+        overflowed || (!keys.isEmpty && keys.contains(key))
+    }
+
+    mutating func insert(_ key: String) {
+        guard !overflowed else { return }
+        if keys.count >= Cache.maximumUnconfirmedDeletes {
+            keys = []
+            overflowed = true
+        } else {
+            keys.insert(key)
+        }
+    }
+
+    mutating func remove(_ confirmed: [String]) {
+        guard !keys.isEmpty else { return }
+        for key in confirmed { keys.remove(key) }
     }
 }
 
