@@ -22,7 +22,13 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
 
-test: deps test-swift test-monitoring test-kubernetes test-stack test-contract test-hardening test-ha test-tour
+# Every suite below (scripts/test-all): the Swift build with, meanwhile, the suites that need
+# no binary (monitoring, kubernetes, the contract test's venv); then one at a time the Swift
+# suites, stack, contract, hardening, HA and the tour. Ends with each stage's time; a failed
+# stage does not stop the next ones (a failed build does). Logs of the background suites
+# in .run-tests/.
+test: deps
+	SWIFT="$(SWIFT)" scripts/test-all
 
 # Suites run one at a time: several measure latency on this process's own event loops
 # (the saturated pool must not slow them), which parallel suites on two cores would distort.
