@@ -16,7 +16,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${SWIFT_IMAGE} AS build
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends libpq-dev libhiredis-dev pkg-config \
+    && apt-get -q install -y --no-install-recommends libpq-dev libhiredis-dev libssl-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 
@@ -39,7 +39,7 @@ RUN mkdir /staging \
 FROM ${RUNTIME_IMAGE}
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends libpq5 libhiredis0.14 ca-certificates tzdata curl \
+    && apt-get -q install -y --no-install-recommends libpq5 libssl3 libhiredis0.14 ca-certificates tzdata curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 1000 --user-group --home-dir /app cloudbill
 WORKDIR /app

@@ -26,7 +26,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
-        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
@@ -41,6 +40,12 @@ let package = Package(
             name: "CHiredis",
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
+        ),
+        // SHA-256 from OpenSSL's libcrypto, which libpq links already.
+        .systemLibrary(
+            name: "CLibCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
         ),
         // Process statistics the Swift runtime does not expose (glibc mallinfo2).
         .target(name: "CProcessStats"),
@@ -83,11 +88,11 @@ let package = Package(
         .target(
             name: "CloudBillKit",
             dependencies: [
+                "CLibCrypto",
                 "CloudBillInstrumentation",
                 "CloudBillStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -187,7 +192,6 @@ let package = Package(
                 "CloudBillStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 "CloudBillKit",
                 "Gateway", "AuthSvc", "BillingSvc", "PaymentSvc", "NotifySvc",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

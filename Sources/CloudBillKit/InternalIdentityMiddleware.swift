@@ -1,4 +1,3 @@
-import Crypto
 import HTTPTypes
 import Hummingbird
 
@@ -25,7 +24,7 @@ public enum InternalIdentity {
     /// Compares secrets in time independent of where they differ and of their lengths: both
     /// are hashed to 32 bytes first, and all 32 are always compared.
     static func secretsMatch(_ a: String, _ b: String) -> Bool {
-        let x = Array(SHA256.hash(data: Array(a.utf8))), y = Array(SHA256.hash(data: Array(b.utf8)))
+        let x = SHA256Digest.hash(a).bytes, y = SHA256Digest.hash(b).bytes
         var difference: UInt8 = 0
         for i in 0..<32 { difference |= x[i] ^ y[i] }
         return difference == 0

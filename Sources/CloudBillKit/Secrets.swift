@@ -1,4 +1,3 @@
-import Crypto
 import Hummingbird
 import Foundation
 
@@ -12,9 +11,7 @@ public enum Secrets {
 
     /// SHA-256 of `parts` concatenated, as lowercase hex.
     public static func sha256Hex(_ parts: String...) -> String {
-        var hasher = SHA256()
-        for part in parts { hasher.update(data: Data(part.utf8)) }
-        return hex(hasher.finalize())
+        SHA256Digest.hash(parts.flatMap(\.utf8)).description
     }
 
     /// Lowercase hex of `bytes`.

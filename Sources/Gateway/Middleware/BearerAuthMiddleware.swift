@@ -1,4 +1,3 @@
-import Crypto
 import CloudBillKit
 import CloudBillStorage
 import Foundation
@@ -15,7 +14,7 @@ final class TokenVerifier: Sendable {
     }
 
     /// Tokens are remembered by their SHA-256, never in the clear.
-    typealias Key = SHA256.Digest
+    typealias Key = SHA256Digest
 
     struct State {
         var grants: [Key: Grant] = [:]
@@ -48,8 +47,7 @@ final class TokenVerifier: Sendable {
     }
 
     static func key(_ token: String) -> Key {
-        var token = token
-        return token.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        SHA256Digest.hash(token)
     }
 
     /// The tenant of a live token; nil for a token Auth rejects.
