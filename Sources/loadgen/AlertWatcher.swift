@@ -23,6 +23,10 @@ struct AlertObservation: Sendable, Codable, Equatable {
 /// Only an alert that became active (its `activeAt`) at or after the fault started counts:
 /// an alert already pending or firing before, from an earlier failure, says nothing about
 /// this one. Before a phase injects a fault, "the fault started" is the watcher's creation.
+///
+/// A budget burn is several rules of one name, told apart by `burn_rate` (14.4x, 6x, ...):
+/// the slower ones read windows of hours and, by design, keep firing long after the failure.
+/// Its resolution is that of the fastest burn rate that fired, as the alert tour judges it.
 final class AlertWatcher: Sendable {
     let prometheusURL: String
     let expected: [String]
@@ -32,6 +36,8 @@ final class AlertWatcher: Sendable {
     private let origin: ContinuousClock.Instant
     /// Wall-clock seconds (Unix time) before which an alert's activation does not count.
     private let notBefore: Mutex<Double>
+    /// Per alert name, the fastest `burn_rate` that fired (a budget burn's).
+    private let fastestBurnFired = Mutex<[String: Double]>([:])
 
     /// Only alerts with one of these `service` labels count (nil: any): a scenario that
     /// burns billing's CPU waits for billing's HighCPUUsage, not another service's.
@@ -84,13 +90,26 @@ final class AlertWatcher: Sendable {
     /// Notes the states of the expected alerts in one `/api/v1/alerts` answer's `alerts`.
     func observe(_ alerts: [[String: Any]]) {
         let threshold = notBefore.withLock { $0 }
-        var states: [String: String] = [:]
+        var counted: [(name: String, state: String, burnRate: Double?)] = []
         for alert in alerts {
             guard let labels = alert["labels"] as? [String: Any], let name = labels["alertname"] as? String, let state = alert["state"] as? String else { continue }
             if let services, !services.contains(labels["service"] as? String ?? "") { continue }
             // An alert without a readable activeAt counts: Prometheus always sends one.
             if let activeAt = (alert["activeAt"] as? String).flatMap(Self.unixTime), activeAt < threshold { continue }
-            if states[name] != "firing" { states[name] = state }
+            let burnRate = (labels["burn_rate"] as? String).flatMap { Double($0.hasSuffix("x") ? String($0.dropLast()) : $0) }
+            counted.append((name, state, burnRate))
+        }
+        let fastest = fastestBurnFired.withLock { fastest in
+            for alert in counted where alert.state == "firing" {
+                if let rate = alert.burnRate { fastest[alert.name] = max(fastest[alert.name] ?? 0, rate) }
+            }
+            return fastest
+        }
+        var states: [String: String] = [:]
+        for alert in counted {
+            // Once a burn rate fired, the slower ones of that name no longer count.
+            if let rate = alert.burnRate, let limit = fastest[alert.name], rate < limit { continue }
+            if states[alert.name] != "firing" { states[alert.name] = alert.state }
         }
         let now = secondsSinceOrigin
         observations.withLock { observations in

@@ -52,4 +52,34 @@ import Testing
         #expect(AlertWatcher.unixTime("yesterday") == nil)
         #expect(AlertWatcher.unixTime("1970-01-01T00:00:10.Z") == nil)
     }
+
+    /// A budget burn resolves with the fastest burn rate that fired; the slower ones, which
+    /// read windows of hours, may keep firing.
+    @Test func aBudgetBurnResolvesWithItsFastestRateThatFired() async {
+        func burn(_ rate: String, _ state: String) -> [String: Any] {
+            ["labels": ["alertname": "AvailabilityBudgetBurn", "service": "api-gateway", "burn_rate": rate], "state": state,
+             "activeAt": ISO8601DateFormatter().string(from: Date().addingTimeInterval(1))]
+        }
+        await Self.withWatcher(["AvailabilityBudgetBurn"]) { watcher in
+            // The slower rate fires first: the alert fired.
+            watcher.observe([burn("6x", "firing"), burn("14.4x", "pending")])
+            #expect(watcher.snapshot().first?.firingAt != nil)
+            watcher.observe([burn("6x", "firing"), burn("14.4x", "firing")])
+            // The fast one resolves, the slow one still fires: resolved.
+            watcher.observe([burn("6x", "firing")])
+            #expect(watcher.snapshot().first?.resolvedAt != nil)
+            #expect(watcher.allResolved)
+            // It fires again: not resolved any more.
+            watcher.observe([burn("6x", "firing"), burn("14.4x", "firing")])
+            #expect(!watcher.allResolved)
+        }
+        await Self.withWatcher(["AvailabilityBudgetBurn"]) { watcher in
+            // Only the slower rate fired: its own resolution counts.
+            watcher.observe([burn("6x", "firing")])
+            watcher.observe([burn("6x", "firing"), burn("14.4x", "pending")])
+            #expect(!watcher.allResolved)
+            watcher.observe([])
+            #expect(watcher.allResolved)
+        }
+    }
 }
