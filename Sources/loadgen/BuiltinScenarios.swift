@@ -139,13 +139,13 @@ enum BuiltinScenarios {
                 inject: "{stop: notification}", alerts: ["ServiceDown"], hold: "8m", recover: "10m"),
         ("traffic-spike", """
         name: traffic-spike
-        description: On top of the usual traffic (make demo's, or the tour's at the same base rate), adds 3x the base rate until TrafficSpike fires. The rule compares with the hour that ended 10 minutes ago, so it needs 70 minutes of traffic history first.
+        description: On top of the usual traffic (make demo's, or the tour's at the same base rate), adds 2.5x the base rate until TrafficSpike fires (3.5 times the usual traffic; the rule's ratio is 2, to an hour that in the tour also carried other scenarios' traffic). The rule compares with the hour that ended 10 minutes ago, so it needs 70 minutes of traffic history first.
         rate: 50
         expect_alerts: [TrafficSpike]
         thresholds: ["alert fired", "achieved>=99%"]
         phases:
           - {name: baseline, duration: 1m, rate: 0}
-          - {name: spike, duration: 15m, rate: 3x, until: alerts_firing}
+          - {name: spike, duration: 15m, rate: 2.5x, until: alerts_firing}
           - {name: recover, duration: 10m, rate: 0, until: alerts_resolved}
         """),
         ("traffic-drop", """

@@ -22,7 +22,7 @@ import Testing
     @Test func trafficScenariosSpikeOnTopAndDropBelowOneFifthUntilTheirAlertFires() throws {
         let spike = try #require(try BuiltinScenarios.scenario(named: "traffic-spike"))
         #expect(spike.expectedAlerts == ["TrafficSpike"])
-        #expect(spike.phases.map(\.shape) == [.constant(0), .constant(3 * spike.baseRate), .constant(0)])
+        #expect(spike.phases.map(\.shape) == [.constant(0), .constant(2.5 * spike.baseRate), .constant(0)])
         #expect(spike.phases[1].until == .firing && spike.phases[2].until == .resolved)
         let drop = try #require(try BuiltinScenarios.scenario(named: "traffic-drop"))
         #expect(drop.expectedAlerts == ["TrafficDrop"])
