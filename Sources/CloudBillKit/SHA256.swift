@@ -3,7 +3,7 @@ import CLibCrypto
 /// A SHA-256 digest (FIPS 180-4), computed by the system's OpenSSL libcrypto: libpq links it
 /// already, so the fleet carries one implementation of it rather than a second copy built
 /// from source. Hashable, so a digest can key a dictionary in place of the secret it hashes.
-public struct SHA256Digest: Hashable, Sendable, Sequence, CustomStringConvertible {
+public struct SHA256Digest: Hashable, Sendable, CustomStringConvertible {
     // The 32 bytes as four words: hashing and comparing them costs four operations.
     private let words: (UInt64, UInt64, UInt64, UInt64)
 
@@ -38,10 +38,6 @@ public struct SHA256Digest: Hashable, Sendable, Sequence, CustomStringConvertibl
     /// The 32 bytes, in order.
     public var bytes: [UInt8] {
         withUnsafeBytes(of: words) { Array($0) }
-    }
-
-    public func makeIterator() -> IndexingIterator<[UInt8]> {
-        bytes.makeIterator()
     }
 
     /// Lowercase hex.
